@@ -1,0 +1,1 @@
+"""The bso-ingest service: sources, Zendesk client, ledger, scheduler, CLI."""

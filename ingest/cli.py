@@ -1,0 +1,41 @@
+"""`bso-ingest` command line.  Each subcommand lives in ingest/commands/<name>.py
+and exposes `add_parser(subparsers)` and `run(args) -> int`; `args.settings`
+holds the validated Settings."""
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+from collections.abc import Sequence
+
+from ingest.settings import SettingsError, load_settings
+
+COMMANDS = ("parse", "route", "send", "run", "quarantine")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="bso-ingest", description=__doc__.splitlines()[0])
+    parser.add_argument("--config", help="settings file (default: $BSO_INGEST_CONFIG, else ./settings.toml)")
+    sub = parser.add_subparsers(dest="command", required=True)
+    for name in COMMANDS:
+        module = importlib.import_module(f"ingest.commands.{name}")
+        module.add_parser(sub)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        # Settings are loaded once, here, so every command fails the same way
+        # (exit 2, every bad key listed) on a bad config.
+        args.settings = load_settings(args.config)
+        return int(args.func(args) or 0)
+    except SettingsError as exc:
+        print(f"bso-ingest: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

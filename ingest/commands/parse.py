@@ -1,0 +1,31 @@
+"""`bso-ingest parse FILE...`: one JSON object per file (JSON Lines)."""
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+
+from parsers import ParseError, parse
+
+
+def add_parser(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("parse", help="parse .eml files and print the model as JSON Lines")
+    p.add_argument("files", nargs="+", metavar="FILE")
+    p.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    status = 0
+    for source in args.files:
+        try:
+            with open(source, "rb") as fh:
+                email = parse(fh.read())
+            line = {"source": source, **email.model_dump(mode="json")}
+        except OSError as exc:
+            line, status = {"source": source, "error": f"cannot read file: {exc.strerror}"}, 1
+        except ParseError as exc:
+            line, status = {"source": source, "error": str(exc)}, 1
+        except Exception as exc:  # never a traceback: name the file and the reason
+            line, status = {"source": source, "error": f"unexpected {type(exc).__name__}: {exc}"}, 1
+        print(json.dumps(line, ensure_ascii=False), flush=True)
+    return status

@@ -1,0 +1,53 @@
+"""One exception class per failing operation, under one base.
+
+Each names the message (key, Message-ID or UID) where one is involved and the
+reason, so a log line is enough to act on.
+"""
+from __future__ import annotations
+
+from typing import Any
+
+
+class IngestError(Exception):
+    """Base of every error this service raises on purpose."""
+
+
+class ZendeskError(IngestError):
+    """A Zendesk call failed."""
+
+    def __init__(self, message: str, status: int | None = None, details: Any = None) -> None:
+        super().__init__(message)
+        self.status = status
+        self.details = details
+
+
+class ZendeskAuthError(ZendeskError):
+    """401/403: credentials are wrong; ingesting further is pointless, stop."""
+
+
+class ZendeskRejected(ZendeskError):
+    """400/422: Zendesk refused this request; retrying can't help, quarantine."""
+
+
+class ZendeskUnavailable(ZendeskError):
+    """429/5xx/timeouts outlasted the retry budget; try the message again later."""
+
+
+class SourceError(IngestError):
+    """The mailbox could not be read or changed."""
+
+
+class FetchError(SourceError):
+    pass
+
+
+class AckError(SourceError):
+    """Moving a message to its outcome folder failed (it will be retried)."""
+
+
+class LedgerError(IngestError):
+    pass
+
+
+class LockedError(IngestError):
+    """Another run holds the lock for this mailbox and ledger."""

@@ -1,0 +1,35 @@
+"""The one small protocol every mailbox source (IMAP, Maildir, test fakes) shares."""
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import Protocol
+
+from ingest.outcomes import Outcome
+
+
+@dataclass(frozen=True)
+class RawMessage:
+    """Bytes as they came from the mailbox, plus where they came from.
+
+    `ref` identifies the message inside its source (an IMAP "UIDVALIDITY:UID",
+    a Maildir file name) and is what `ack` needs; it is not the dedupe key.
+    """
+
+    ref: str
+    raw: bytes
+    # Human-readable origin for logs and errors: "imap INBOX uid 42", a path.
+    origin: str = ""
+
+
+class Source(Protocol):
+    def fetch(self) -> Iterable[RawMessage]:
+        """Messages still waiting, oldest first, regardless of \\Seen."""
+        ...
+
+    def ack(self, msg: RawMessage, outcome: Outcome) -> None:
+        """Files the message by outcome (processed, skipped, quarantine).
+
+        Called only after the outcome is recorded in the ledger.
+        """
+        ...
