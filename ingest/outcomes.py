@@ -33,4 +33,18 @@ class Quarantined:
     kind: Literal["quarantined"] = "quarantined"
 
 
-Outcome = Created | Commented | Skipped | Quarantined
+@dataclass(frozen=True)
+class Deferred:
+    """Not an end: a transient failure (Zendesk down, rate limit past the budget).
+
+    The message stays in the inbox, unacknowledged, and is tried again later;
+    after `service.max_attempts` tries it is Quarantined instead.
+    """
+
+    reason: str
+    ticket_id: int | None = None
+    kind: Literal["deferred"] = "deferred"
+
+
+Final = Created | Commented | Skipped | Quarantined
+Outcome = Final | Deferred
