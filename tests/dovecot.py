@@ -1,0 +1,299 @@
+"""A real Dovecot for the IMAP tests: one throwaway server in a temp dir.
+
+`dovecot_server` (module scope) starts Debian's `/usr/sbin/dovecot -F` with a
+config written here: IMAP only, on a free loopback port, plaintext LOGIN
+allowed (loopback only), one passwd-file user and Maildir storage under the
+temp dir.  Tests APPEND their messages through imapclient (`server.client()`),
+exactly as a mail server would deliver them.  `server.stop()` and
+`server.start()` simulate a server restart for the IDLE-recovery test.
+
+Dovecot refuses mail access as root, so mail is owned by the `dovecot` system
+user (or `mail` as a fallback) and the temp dir is made traversable for it.
+"""
+from __future__ import annotations
+
+import grp
+import os
+import pwd
+import shutil
+import socket
+import subprocess
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from imapclient import IMAPClient
+
+DOVECOT = Path(os.environ.get("BSO_DOVECOT", "/usr/sbin/dovecot"))
+USER = "bso"
+PASSWORD = "bso-test-password"
+
+CONFIG = """\
+# Written by tests/dovecot.py: a throwaway test server, never a real one.
+base_dir = {root}/run
+state_dir = {root}/state
+instance_name = bso-test-{port}
+log_path = {root}/dovecot.log
+info_log_path = {root}/dovecot.log
+protocols = imap
+listen = 127.0.0.1
+ssl = no
+disable_plaintext_auth = no
+auth_mechanisms = plain login
+login_trusted_networks = 127.0.0.0/8
+default_login_user = {login_user}
+default_internal_user = {mail_user}
+mail_uid = {uid}
+mail_gid = {gid}
+first_valid_uid = {uid}
+last_valid_uid = {uid}
+first_valid_gid = {gid}
+last_valid_gid = {gid}
+mail_location = maildir:{root}/mail/%u
+mailbox_list_index = yes
+# Tell IDLE clients about new mail immediately (inotify) and keep the
+# "still here" chatter rare; the tests look for EXISTS.
+mailbox_idle_check_interval = 1 secs
+passdb {{
+  driver = passwd-file
+  args = scheme=PLAIN username_format=%u {root}/passwd
+}}
+userdb {{
+  driver = static
+  args = uid={uid} gid={gid} home={root}/home/%u
+}}
+namespace inbox {{
+  inbox = yes
+  separator = /
+}}
+protocol imap {{
+  mail_max_userip_connections = 100
+}}
+service imap-login {{
+  inet_listener imap {{
+    address = 127.0.0.1
+    port = {port}
+  }}
+  inet_listener imaps {{
+    port = 0
+  }}
+  process_min_avail = 1
+}}
+service anvil {{
+  unix_listener anvil-auth-penalty {{
+    mode = 0
+  }}
+}}
+"""
+
+
+def _mail_account() -> tuple[str, int, int]:
+    for name in ("dovecot", "mail"):
+        try:
+            entry = pwd.getpwnam(name)
+        except KeyError:
+            continue
+        return name, entry.pw_uid, entry.pw_gid
+    raise RuntimeError("neither a 'dovecot' nor a 'mail' user exists to own the test mail")
+
+
+def _login_user() -> str:
+    try:
+        pwd.getpwnam("dovenull")
+        return "dovenull"
+    except KeyError:
+        return _mail_account()[0]
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+class DovecotServer:
+    """One Dovecot instance; `host`/`port`/`user`/`password` reach it."""
+
+    host = "127.0.0.1"
+    user = USER
+    password = PASSWORD
+
+    def __init__(self, root: Path) -> None:
+        self.root = root
+        self.port = free_port()
+        self.mail_user, self.uid, self.gid = _mail_account()
+        self._proc: subprocess.Popen[bytes] | None = None
+        self._write_config()
+
+    @property
+    def config_path(self) -> Path:
+        return self.root / "dovecot.conf"
+
+    def _write_config(self) -> None:
+        # The mail user must reach every directory on the way to its Maildir.
+        os.chmod(self.root, 0o755)
+        for sub in ("run", "state", "mail", "home"):
+            (self.root / sub).mkdir(exist_ok=True)
+        for sub in ("mail", "home"):
+            os.chown(self.root / sub, self.uid, self.gid)
+        (self.root / "passwd").write_text(f"{USER}:{{PLAIN}}{PASSWORD}::::::\n")
+        self.config_path.write_text(
+            CONFIG.format(
+                root=self.root,
+                port=self.port,
+                uid=self.uid,
+                gid=self.gid,
+                mail_user=self.mail_user,
+                login_user=_login_user(),
+            )
+        )
+
+    def start(self, timeout: float = 15.0) -> None:
+        if self._proc is not None and self._proc.poll() is None:
+            return
+        self._proc = subprocess.Popen(
+            [str(DOVECOT), "-F", "-c", str(self.config_path)],
+            stdout=subprocess.DEVNULL,
+            stderr=open(self.root / "dovecot.stderr", "ab"),
+        )
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self._proc.poll() is not None:
+                raise RuntimeError(f"dovecot exited at start (code {self._proc.returncode}):\n{self.log_tail()}")
+            try:
+                with socket.create_connection((self.host, self.port), timeout=0.5) as sock:
+                    if sock.recv(64).startswith(b"* OK"):
+                        return
+            except OSError:
+                time.sleep(0.05)
+        raise RuntimeError(f"dovecot did not listen on {self.host}:{self.port} within {timeout}s:\n{self.log_tail()}")
+
+    def stop(self) -> None:
+        """Stops the server; every open client connection is dropped."""
+        if self._proc is None:
+            return
+        if self._proc.poll() is None:
+            self._proc.terminate()
+            try:
+                self._proc.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                self._proc.kill()
+                self._proc.wait()
+        self._proc = None
+        # Dovecot's children (imap, auth) exit once the master is gone; wait
+        # until the port is free so a restart can bind it again.
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline:
+            try:
+                socket.create_connection((self.host, self.port), timeout=0.2).close()
+                time.sleep(0.05)
+            except OSError:
+                return
+
+    def restart(self) -> None:
+        self.stop()
+        self.start()
+
+    def log_tail(self, lines: int = 30) -> str:
+        text = ""
+        for name in ("dovecot.log", "dovecot.stderr"):
+            path = self.root / name
+            if path.exists():
+                text += path.read_text(errors="replace")
+        return "\n".join(text.splitlines()[-lines:])
+
+    def client(self) -> IMAPClient:
+        """A logged-in plaintext client, for appending and inspecting mail."""
+        client = IMAPClient(self.host, port=self.port, ssl=False, timeout=10)
+        client.login(self.user, self.password)
+        return client
+
+    def append(self, messages: list[bytes], folder: str = "INBOX", flags: tuple[bytes, ...] = ()) -> None:
+        with self.client() as client:
+            for raw in messages:
+                client.append(folder, raw, flags=flags)
+
+    def folder_uids(self, folder: str) -> list[int]:
+        """UIDs in `folder` not flagged \\Deleted; [] when the folder is missing."""
+        with self.client() as client:
+            if not client.folder_exists(folder):
+                return []
+            client.select_folder(folder, readonly=True)
+            return sorted(client.search(["NOT", "DELETED"]))
+
+    def folder_messages(self, folder: str) -> list[bytes]:
+        with self.client() as client:
+            if not client.folder_exists(folder):
+                return []
+            client.select_folder(folder, readonly=True)
+            uids = client.search(["NOT", "DELETED"])
+            data = client.fetch(uids, ["BODY.PEEK[]"]) if uids else {}
+            return [data[uid][b"BODY[]"] for uid in sorted(data)]
+
+    def reset_mail(self) -> None:
+        """Deletes every folder and message (between tests sharing a server)."""
+        with self.client() as client:
+            folders = [name for _flags, _delim, name in client.list_folders()]
+            # Children before parents.
+            for name in sorted(folders, key=len, reverse=True):
+                if name.upper() == "INBOX":
+                    continue
+                client.delete_folder(name)
+            client.select_folder("INBOX")
+            uids = client.search(["ALL"])
+            if uids:
+                client.delete_messages(uids)
+                client.expunge()
+
+    def settings(self, **overrides: object) -> dict[str, object]:
+        """The `[imap]` settings section reaching this server."""
+        section: dict[str, object] = {
+            "host": self.host,
+            "port": self.port,
+            "ssl": False,
+            "username": self.user,
+            "password": self.password,
+            "timeout_seconds": 10.0,
+        }
+        section.update(overrides)
+        return section
+
+    def env(self) -> dict[str, str]:
+        """The same as BSO_INGEST_IMAP__* variables, for a subprocess."""
+        return {
+            "BSO_INGEST_SERVICE__SOURCE": "imap",
+            "BSO_INGEST_IMAP__HOST": self.host,
+            "BSO_INGEST_IMAP__PORT": str(self.port),
+            "BSO_INGEST_IMAP__SSL": "false",
+            "BSO_INGEST_IMAP__USERNAME": self.user,
+            "BSO_INGEST_IMAP__PASSWORD": self.password,
+        }
+
+
+def start_dovecot(root: Path) -> DovecotServer:
+    if not DOVECOT.exists():
+        pytest.skip(f"dovecot not installed at {DOVECOT} (apt-get install dovecot-imapd; scripts/test does it)")
+    server = DovecotServer(root)
+    server.start()
+    return server
+
+
+@pytest.fixture(scope="module")
+def dovecot_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DovecotServer]:
+    """One Dovecot per test module (a second or so to start)."""
+    root = tmp_path_factory.mktemp("dovecot")
+    server = start_dovecot(root)
+    try:
+        yield server
+    finally:
+        server.stop()
+        shutil.rmtree(root, ignore_errors=True)
+
+
+@pytest.fixture
+def dovecot(dovecot_server: DovecotServer) -> Iterator[DovecotServer]:
+    """The module's Dovecot, started if a test stopped it, with empty folders."""
+    dovecot_server.start()
+    dovecot_server.reset_mail()
+    yield dovecot_server
