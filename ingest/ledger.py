@@ -1,0 +1,465 @@
+"""The ledger: one row per message key, so every message ends in exactly one place.
+
+Protocol (the pipeline drives it; see ingest/pipeline.py):
+
+    claim(key)  ──▶  sink.create/comment  ──▶  record(key, outcome)  ──▶  source.ack
+
+- `claim` inserts a row in state `claimed` or, when the key is known, returns the
+  existing row untouched, so the caller can tell "already done: just ack again"
+  (a final state) from "claimed earlier but never finished" (a crash or a
+  timeout: call the sink again, idempotently).
+- `record` stores the final outcome: created | commented | skipped | quarantined.
+- `fail` counts a transient failure (the message stays claimed, to be retried).
+- `release` puts a quarantined message back to `claimed` with 0 attempts
+  (quarantine replay).  `claimed_at` is kept on purpose: it tells the pipeline
+  whether the Zendesk Idempotency-Key of the first try may have expired.
+
+Storage is SQLAlchemy Core, portable between SQLite (the default; WAL and a
+busy timeout so a CLI `send` and the service can share the file) and
+PostgreSQL (replicas sharing an inbox).  Every timestamp is stored as naive
+UTC and handed back timezone-aware (UTC), so both back ends behave the same.
+Database failures are raised as `LedgerError`: they are never a reason to
+quarantine a message, the caller leaves it unacknowledged instead.
+"""
+from __future__ import annotations
+
+import hashlib
+import logging
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any, Literal
+
+from sqlalchemy import (
+    BigInteger,
+    Column,
+    Connection,
+    DateTime,
+    Engine,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    Text,
+    create_engine,
+    event,
+    func,
+    insert,
+    select,
+    update,
+)
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import IntegrityError, SQLAlchemyError
+from sqlalchemy.pool import StaticPool
+from sqlalchemy.types import TypeDecorator
+
+from ingest.errors import LedgerError
+from ingest.outcomes import Commented, Created, Final, Quarantined, Skipped
+
+log = logging.getLogger(__name__)
+
+State = Literal["claimed", "created", "commented", "skipped", "quarantined"]
+FINAL_STATES: frozenset[str] = frozenset({"created", "commented", "skipped", "quarantined"})
+# SQLite waits this long for another writer (a `send` beside the service)
+# before it reports "database is locked".
+SQLITE_BUSY_TIMEOUT_MS = 30_000
+
+
+class UTCDateTime(TypeDecorator[datetime]):
+    """Aware datetimes in, aware UTC datetimes out; naive UTC in the database.
+
+    SQLite has no time zones and PostgreSQL's `timestamp without time zone`
+    compares the same way, so storing naive UTC keeps `since`/`older_than`
+    comparisons identical on both.
+    """
+
+    impl = DateTime
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Any) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError(f"ledger timestamps must be timezone-aware, got naive {value!r}")
+        return value.astimezone(timezone.utc).replace(tzinfo=None)
+
+    def process_result_value(self, value: datetime | None, dialect: Any) -> datetime | None:
+        return None if value is None else value.replace(tzinfo=timezone.utc)
+
+
+metadata = MetaData()
+
+messages = Table(
+    "messages",
+    metadata,
+    # Email.key (hex sha256 prefix) or "raw:<sha256>" for unparseable bytes.
+    Column("key", String(128), primary_key=True),
+    # Normalized "<id>" form, so In-Reply-To/References match however they were written.
+    Column("message_id", Text, nullable=True, index=True),
+    # Lowercased sender address, for the per-sender rate guard.
+    Column("sender", String(320), nullable=False, default=""),
+    Column("subject", Text, nullable=False, default=""),
+    # Where the message was last seen (IMAP "UIDVALIDITY:UID", Maildir name, a path).
+    Column("source_ref", Text, nullable=False, default=""),
+    Column("state", String(16), nullable=False),
+    Column("ticket_id", BigInteger, nullable=True),
+    Column("reason", Text, nullable=True),
+    # Transient failures so far; at service.max_attempts the message is quarantined.
+    Column("attempts", Integer, nullable=False, default=0),
+    Column("claimed_at", UTCDateTime, nullable=False),
+    Column("updated_at", UTCDateTime, nullable=False),
+    Column("finished_at", UTCDateTime, nullable=True),
+    Index("ix_messages_sender_claimed_at", "sender", "claimed_at"),
+    Index("ix_messages_state_updated_at", "state", "updated_at"),
+)
+
+
+@dataclass(frozen=True)
+class Row:
+    """One ledger row, as stored."""
+
+    key: str
+    message_id: str | None
+    sender: str
+    subject: str
+    source_ref: str
+    state: str
+    ticket_id: int | None
+    reason: str | None
+    attempts: int
+    claimed_at: datetime
+    updated_at: datetime
+    finished_at: datetime | None
+
+    @property
+    def final(self) -> bool:
+        return self.state in FINAL_STATES
+
+    def outcome(self) -> Final | None:
+        """The recorded final outcome, or None while the row is only claimed."""
+        reason = self.reason or ""
+        if self.state == "created" and self.ticket_id is not None:
+            return Created(ticket_id=self.ticket_id, reason=reason)
+        if self.state == "commented" and self.ticket_id is not None:
+            return Commented(ticket_id=self.ticket_id, reason=reason)
+        if self.state == "skipped":
+            return Skipped(reason=reason, ticket_id=self.ticket_id)
+        if self.state == "quarantined":
+            return Quarantined(reason=reason, ticket_id=self.ticket_id)
+        return None
+
+
+@dataclass(frozen=True)
+class Claim:
+    """What `claim` found: a fresh claim, an unfinished one, or a finished message.
+
+    `fresh` is True only when this call inserted the row.  Otherwise `state`
+    says what happened before: a final state means "already done, ack again";
+    `claimed` means an earlier try never finished (crash, timeout, deferral).
+    """
+
+    key: str
+    state: str
+    attempts: int
+    ticket_id: int | None
+    claimed_at: datetime
+    fresh: bool
+    row: Row
+
+    @property
+    def final(self) -> bool:
+        return self.state in FINAL_STATES
+
+
+def raw_key(raw: bytes) -> str:
+    """Ledger key of bytes that could not be parsed into an Email (no Email.key)."""
+    return "raw:" + hashlib.sha256(raw).hexdigest()
+
+
+def normalize_message_id(value: str | None) -> str | None:
+    """'<a@b>', ' a@b ' and '<a@b> (comment)' all become '<a@b>'; '' becomes None."""
+    if not value:
+        return None
+    core = value.strip()
+    if "<" in core and ">" in core[core.index("<"):]:
+        start = core.index("<")
+        core = core[start + 1 : core.index(">", start)]
+    core = core.strip().strip("<>").strip()
+    return f"<{core}>" if core else None
+
+
+class Ledger:
+    """The message ledger on one SQLAlchemy engine.  Thread-safe; one per process.
+
+    Build it with `Ledger.from_url(settings.ledger.url)` (creates the tables
+    and, for a SQLite file, its directory) or `Ledger.in_memory()` for a dry
+    run, whose state vanishes with the process.
+    """
+
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+        try:
+            metadata.create_all(engine)
+        except SQLAlchemyError as exc:
+            raise LedgerError(f"cannot open the ledger at {engine.url.render_as_string()}: {exc}") from exc
+
+    # -- construction ---------------------------------------------------------
+
+    @classmethod
+    def from_url(cls, url: str) -> "Ledger":
+        """Opens (and creates when missing) the ledger at a SQLAlchemy URL."""
+        try:
+            parsed = make_url(url)
+        except Exception as exc:  # ArgumentError, ValueError: both mean a bad setting
+            raise LedgerError(f"ledger.url is not a SQLAlchemy URL: {url!r}") from exc
+        if parsed.get_backend_name() != "sqlite":
+            return cls(create_engine(parsed, pool_pre_ping=True))
+        database = parsed.database or ""
+        if database in ("", ":memory:") or database.startswith("file:"):
+            return cls(_sqlite_engine(parsed, memory=True))
+        Path(database).expanduser().parent.mkdir(parents=True, exist_ok=True)
+        return cls(_sqlite_engine(parsed, memory=False))
+
+    @classmethod
+    def in_memory(cls) -> "Ledger":
+        """A private SQLite ledger in memory: same behaviour, no state left behind."""
+        return cls(_sqlite_engine(make_url("sqlite://"), memory=True))
+
+    def close(self) -> None:
+        self.engine.dispose()
+
+    # -- the claim → record protocol ------------------------------------------
+
+    def claim(
+        self,
+        key: str,
+        *,
+        message_id: str | None,
+        sender: str,
+        subject: str,
+        ref: str,
+        now: datetime,
+    ) -> Claim:
+        """Claims `key` for processing, or returns what the ledger already knows.
+
+        A new key is inserted as `claimed` (attempts 0) and `fresh` is True.  A
+        known key is returned as stored (`fresh` False), except that its
+        `source_ref` is updated: the same mail may come back under another
+        UID or file name, and `ack` needs the latest one.  Concurrent claims
+        of one key are safe: exactly one caller gets `fresh=True`.
+        """
+        values = {
+            "key": key,
+            "message_id": normalize_message_id(message_id),
+            "sender": (sender or "").strip().lower(),
+            "subject": subject or "",
+            "source_ref": ref or "",
+            "state": "claimed",
+            "ticket_id": None,
+            "reason": None,
+            "attempts": 0,
+            "claimed_at": now,
+            "updated_at": now,
+            "finished_at": None,
+        }
+        with self._begin("claim", key) as conn:
+            fresh = self._insert_new(conn, values)
+            if not fresh and ref:
+                conn.execute(update(messages).where(messages.c.key == key).values(source_ref=ref))
+            row = self._get(conn, key)
+        if row is None:  # pragma: no cover - inserted or found in the same transaction
+            raise LedgerError(f"claim of {key} vanished")
+        return Claim(
+            key=key,
+            state=row.state,
+            attempts=row.attempts,
+            ticket_id=row.ticket_id,
+            claimed_at=row.claimed_at,
+            fresh=fresh,
+            row=row,
+        )
+
+    def record(self, key: str, outcome: Final, now: datetime) -> None:
+        """Stores the final outcome of a claimed message.
+
+        Deferred is not final: use `fail`.  Recording a key that was never
+        claimed is a programming error and raises LedgerError.
+        """
+        if outcome.kind not in FINAL_STATES:
+            raise ValueError(f"record() takes a final outcome, got {outcome.kind}; use fail() for a deferral")
+        with self._begin("record", key) as conn:
+            result = conn.execute(
+                update(messages)
+                .where(messages.c.key == key)
+                .values(
+                    state=outcome.kind,
+                    ticket_id=outcome.ticket_id,
+                    reason=outcome.reason or None,
+                    updated_at=now,
+                    finished_at=now,
+                )
+            )
+            if result.rowcount == 0:
+                raise LedgerError(f"record {outcome.kind} for {key}: the message was never claimed")
+
+    def fail(self, key: str, reason: str, now: datetime) -> int:
+        """Counts one transient failure of a claimed message; returns attempts so far."""
+        with self._begin("fail", key) as conn:
+            result = conn.execute(
+                update(messages)
+                .where(messages.c.key == key)
+                .values(attempts=messages.c.attempts + 1, reason=reason, updated_at=now)
+            )
+            if result.rowcount == 0:
+                raise LedgerError(f"fail {key}: the message was never claimed")
+            attempts = conn.execute(select(messages.c.attempts).where(messages.c.key == key)).scalar_one()
+        return int(attempts)
+
+    def release(self, key: str, now: datetime) -> bool:
+        """Quarantine replay: makes a quarantined message claimable again.
+
+        State goes back to `claimed` with 0 attempts; `claimed_at` is kept so
+        the pipeline still looks the ticket up first when the first try is
+        older than the Idempotency-Key lifetime.  Returns False when `key` is
+        not quarantined (unknown, or in another state).
+        """
+        with self._begin("release", key) as conn:
+            result = conn.execute(
+                update(messages)
+                .where(messages.c.key == key, messages.c.state == "quarantined")
+                .values(state="claimed", attempts=0, updated_at=now, finished_at=None)
+            )
+        return result.rowcount > 0
+
+    # -- queries --------------------------------------------------------------
+
+    def get(self, key: str) -> Row | None:
+        """The row for `key`, or None."""
+        with self._connect("get", key) as conn:
+            return self._get(conn, key)
+
+    def ticket_for_message_ids(self, ids: list[str]) -> int | None:
+        """The ticket of a message whose Message-ID is one of `ids` (threading).
+
+        `ids` are In-Reply-To/References values, brackets optional.  Only rows
+        with a ticket count; the most recently finished one wins.
+        """
+        wanted = sorted({mid for mid in (normalize_message_id(i) for i in ids) if mid})
+        if not wanted:
+            return None
+        query = (
+            select(messages.c.ticket_id)
+            .where(messages.c.message_id.in_(wanted), messages.c.ticket_id.is_not(None))
+            .order_by(messages.c.updated_at.desc())
+            .limit(1)
+        )
+        with self._connect("ticket_for_message_ids", ",".join(wanted)) as conn:
+            ticket = conn.execute(query).scalar_one_or_none()
+        return None if ticket is None else int(ticket)
+
+    def count_from_sender(self, sender: str, since: datetime) -> int:
+        """Messages from `sender` claimed at or after `since` (rate guard).
+
+        Counts every state, including the message just claimed.
+        """
+        query = select(func.count()).select_from(messages).where(
+            messages.c.sender == sender.strip().lower(), messages.c.claimed_at >= since
+        )
+        with self._connect("count_from_sender", sender) as conn:
+            return int(conn.execute(query).scalar_one())
+
+    def quarantined(self) -> list[Row]:
+        """Every quarantined message, oldest first."""
+        return self._rows(messages.c.state == "quarantined", what="quarantined")
+
+    def pending(self, older_than: datetime) -> list[Row]:
+        """Claimed rows untouched since before `older_than`: to reconcile on restart."""
+        return self._rows(messages.c.state == "claimed", messages.c.updated_at < older_than, what="pending")
+
+    def stats(self) -> dict[str, int]:
+        """Number of messages by state (states with none are 0)."""
+        query = select(messages.c.state, func.count()).group_by(messages.c.state)
+        with self._connect("stats", "-") as conn:
+            counts = {state: int(n) for state, n in conn.execute(query)}
+        return {state: counts.get(state, 0) for state in ("claimed", *sorted(FINAL_STATES))} | counts
+
+    # -- internals -------------------------------------------------------------
+
+    def _insert_new(self, conn: Connection, values: dict[str, Any]) -> bool:
+        """INSERT ... ON CONFLICT DO NOTHING; True when this call inserted the row."""
+        dialect = self.engine.dialect.name
+        if dialect in ("sqlite", "postgresql"):
+            if dialect == "sqlite":
+                from sqlalchemy.dialects.sqlite import insert as dialect_insert
+            else:
+                from sqlalchemy.dialects.postgresql import insert as dialect_insert
+            stmt = dialect_insert(messages).values(**values).on_conflict_do_nothing(index_elements=["key"])
+            return conn.execute(stmt).rowcount == 1
+        # Other back ends: a savepoint keeps the outer transaction usable after the conflict.
+        try:
+            with conn.begin_nested():
+                conn.execute(insert(messages).values(**values))
+            return True
+        except IntegrityError:
+            return False
+
+    def _rows(self, *where: Any, what: str) -> list[Row]:
+        query = select(messages).where(*where).order_by(messages.c.claimed_at, messages.c.key)
+        with self._connect(what, "-") as conn:
+            return [Row(**r._mapping) for r in conn.execute(query)]
+
+    @staticmethod
+    def _get(conn: Connection, key: str) -> Row | None:
+        found = conn.execute(select(messages).where(messages.c.key == key)).first()
+        return None if found is None else Row(**found._mapping)
+
+    @contextmanager
+    def _begin(self, operation: str, key: str) -> Iterator[Connection]:
+        """A write transaction; database errors become LedgerError naming the key."""
+        try:
+            with self.engine.begin() as conn:
+                yield conn
+        except SQLAlchemyError as exc:
+            raise LedgerError(f"ledger {operation} failed for {key}: {exc}") from exc
+
+    @contextmanager
+    def _connect(self, operation: str, key: str) -> Iterator[Connection]:
+        try:
+            with self.engine.connect() as conn:
+                conn.execution_options(ledger_read_only=True)
+                yield conn
+        except SQLAlchemyError as exc:
+            raise LedgerError(f"ledger {operation} failed for {key}: {exc}") from exc
+
+
+def _sqlite_engine(url: Any, *, memory: bool) -> Engine:
+    """SQLite tuned for one writer beside readers: WAL, a busy timeout, real BEGINs."""
+    kwargs: dict[str, Any] = {"connect_args": {"check_same_thread": False}}
+    if memory:
+        # One shared connection, or every pool checkout would see an empty database.
+        kwargs["poolclass"] = StaticPool
+    engine = create_engine(url, **kwargs)
+
+    @event.listens_for(engine, "connect")
+    def _on_connect(dbapi_conn: Any, _record: Any) -> None:
+        # pysqlite's own transaction handling defers BEGIN and ignores
+        # SAVEPOINTs; take it over so SQLAlchemy's transactions are real.
+        dbapi_conn.isolation_level = None
+        cursor = dbapi_conn.cursor()
+        cursor.execute(f"PRAGMA busy_timeout = {SQLITE_BUSY_TIMEOUT_MS}")
+        if not memory:
+            cursor.execute("PRAGMA journal_mode = WAL")
+        cursor.close()
+
+    @event.listens_for(engine, "begin")
+    def _on_begin(conn: Connection) -> None:
+        # A writer takes the lock up front (IMMEDIATE): two writers then queue
+        # on the busy timeout instead of failing on a read-to-write upgrade.
+        # Readers use a plain BEGIN, which WAL never blocks.
+        read_only = conn.get_execution_options().get("ledger_read_only", False)
+        conn.exec_driver_sql("BEGIN" if read_only else "BEGIN IMMEDIATE")
+
+    return engine
