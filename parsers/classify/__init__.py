@@ -1,18 +1,41 @@
-"""PLACEHOLDER (issue 6 replaces this): stateless classification of a parsed Email.
+"""Stateless classification of a parsed Email: automated mail never becomes a ticket.
 
-`classify(email, settings)` returns a copy with `automated` and
-`automated_reason` set when the message is an auto-reply, bounce, feedback
-report or our own mail; otherwise the email unchanged.
+One module per concern, each a pure check with one signature,
+`check(email, settings) -> reason | None`.  `CHECKS` is the order, as data:
+first hit wins.  Reports before everything (a bounce often also carries
+Auto-Submitted, and is a bounce); our own mail before auto-replies (Zendesk
+notifications are auto-generated, "own_mail" says more); the null envelope
+sender last, because auto-responders use it too.
 """
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import TYPE_CHECKING
 
-from parsers.model import Email
+from parsers.classify import auto_reply, bounce, feedback, own_mail
+from parsers.model import Automated, Email
 
 if TYPE_CHECKING:
     from ingest.settings import Settings
 
+Check = Callable[[Email, "Settings"], "str | None"]
+
+CHECKS: tuple[tuple[Automated, Check], ...] = (
+    ("feedback_report", feedback.check),
+    ("bounce", bounce.check),
+    ("own_mail", own_mail.check),
+    ("auto_reply", auto_reply.check),
+    ("bounce", bounce.check_null_sender),
+)
+
 
 def classify(email: Email, settings: "Settings") -> Email:
+    """A copy with `automated` and `automated_reason` set on the first matching check; else `email` itself."""
+    for kind, check in CHECKS:
+        reason = check(email, settings)
+        if reason is not None:
+            return email.model_copy(update={"automated": kind, "automated_reason": reason})
     return email
+
+
+__all__ = ["CHECKS", "Check", "classify"]

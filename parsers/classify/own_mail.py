@@ -1,0 +1,34 @@
+"""Our own mail: the support address itself or Zendesk's notifications.
+
+Only our own Zendesk counts: other companies' Zendesk mail also carries
+X-Zendesk-* headers, and a customer's help desk may well write to us.
+"""
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+from urllib.parse import urlsplit
+
+from parsers.classify.signals import has_header, header
+from parsers.model import Email
+
+if TYPE_CHECKING:
+    from ingest.settings import Settings
+
+
+def check(email: Email, settings: "Settings") -> str | None:
+    """Reason when the message comes from us or our Zendesk, else None."""
+    sender = email.requester.email.lower()
+    ours = {a.lower() for a in settings.routing.support_addresses}
+    if sender in ours:
+        return f"sender {sender} is our support address"
+    if sender in {a.lower() for a in settings.classify.notification_senders}:
+        return f"sender {sender} is a notification sender"
+    zendesk_host = (urlsplit(settings.zendesk.url).hostname or "").lower()
+    if zendesk_host and (email.sender_domain == zendesk_host or email.sender_domain.endswith("." + zendesk_host)):
+        return f"sender {sender} is our Zendesk ({zendesk_host})"
+    # Zendesk notifications sent through our own address: Reply-To is the
+    # support address and Zendesk stamps its account headers.
+    zendesk_headers = any(name.startswith("x-zendesk-") for name in email.headers)
+    if zendesk_headers and any(r.email.lower() in ours for r in email.reply_to):
+        return f"Zendesk notification (X-Zendesk-* headers, Reply-To {email.reply_to[0].email})"
+    return None
