@@ -1,33 +1,192 @@
-"""PLACEHOLDER (issue 2 replaces this): a minimal stdlib parse so other stages can run."""
+"""Raw RFC 5322 bytes → the validated `Email` model.
+
+Who does what:
+- mail-parser reads the address headers (its scanner splits mailboxes before
+  decoding names and recovers from broken lists) and the Date;
+- the stdlib `email` package (compat32: lenient, keeps raw 8-bit bytes)
+  builds the MIME tree, which `parsers.parts` walks with our own rules for
+  body vs attachment, because mail-parser's attachment choice is wrong for
+  report parts, split bodies and embedded messages (issue 2 measured 8% of
+  attachment sets and 14% of names wrong);
+- `parsers.charsets`, `parsers.filenames`, `parsers.html_text` and
+  `parsers.tnef` do decoding, naming, HTML→text and winmail.dat.
+"""
 from __future__ import annotations
 
 import email
 import email.policy
 import email.utils
-import hashlib
+from datetime import datetime, timedelta, timezone
+from email.message import Message
 
-from parsers.model import Address, Attachment, Email, ParseError
+from mailparser.dates import parse_mail_date
+
+from parsers.addresses import parse_addresses
+from parsers.charsets import decode_words, unescape_header
+from parsers.html_text import html_to_text
+from parsers.message_key import message_key
+from parsers.model import Address, Email, ParseError
+from parsers.parts import collect
+
+# Our own control headers; a sender must never be able to set them.
+CONTROL_PREFIX = "x-bso-"
 
 
 def parse(raw: bytes) -> Email:
-    msg = email.message_from_bytes(raw, policy=email.policy.default)
-    name, addr = email.utils.parseaddr(str(msg.get("From", "")))
-    if "@" not in addr:
-        raise ParseError("no usable sender (From, Sender, Return-Path)")
-    body = msg.get_body(preferencelist=("plain", "html"))
-    text = body.get_content() if body is not None else ""
-    atts = []
-    for part in msg.iter_attachments():
-        data = part.get_payload(decode=True) or b""
-        atts.append(Attachment(filename=part.get_filename() or "attachment.bin", content_type=part.get_content_type(),
-                               size=len(data), sha256=hashlib.sha256(data).hexdigest(), content=data))
-    mid = (msg.get("Message-ID") or "").strip() or None
+    """Parse one message.  Raises `ParseError` when it cannot become a ticket."""
+    if not isinstance(raw, (bytes, bytearray)):
+        raise ParseError(f"expected bytes, got {type(raw).__name__}")
+    raw = bytes(raw)
+    if not raw.strip():
+        raise ParseError("empty message")
+    try:
+        message = email.message_from_bytes(raw, policy=email.policy.compat32)
+    except RecursionError:
+        raise ParseError("MIME structure nested too deeply to parse") from None
+
+    defects: list[str] = [f"message: {type(d).__name__}" for d in message.defects]
+    headers = _headers(message, defects)
+
+    def first(name: str) -> str:
+        values = headers.get(name)
+        return values[0] if values else ""
+
+    requester = _requester(message, defects)
+    try:
+        parts = collect(message)
+    except RecursionError:
+        raise ParseError("MIME structure nested too deeply to parse") from None
+    defects.extend(parts.defects)
+    html = "\n".join(parts.html) if parts.html else None
+    # A body split around an image (iPhone) is one text; CRLF from the wire
+    # is not part of what the customer wrote.
+    plain = [t.replace("\r\n", "\n").replace("\r", "\n").strip("\n") for t in parts.plain]
+    body_text = "\n".join(t for t in plain if t)
+    if not body_text.strip() and html:
+        body_text = html_to_text(html)
+
     return Email(
-        key=hashlib.sha256((mid or "").encode() + b"\0" + raw.split(b"\n\n", 1)[-1]).hexdigest()[:40],
-        message_id=mid, requester=Address(name=name, email=addr.lower()), subject=str(msg.get("Subject", "")),
-        to=[a.lower() for _, a in email.utils.getaddresses([str(v) for v in msg.get_all("To", [])])],
-        cc=[a.lower() for _, a in email.utils.getaddresses([str(v) for v in msg.get_all("Cc", [])])],
-        in_reply_to=(msg.get("In-Reply-To") or None), body_text=text, attachments=atts,
-        headers={k.lower(): [str(v) for v in msg.get_all(k, [])] for k in msg.keys()},
-        mime_type=msg.get_content_type(),
+        key=message_key(raw),
+        message_id=_message_id(first("message-id")),
+        date=_date(message, defects),
+        requester=requester,
+        reply_to=_addresses(message, "Reply-To", defects),
+        to=[a.email for a in _addresses(message, "To", defects)],
+        cc=[a.email for a in _addresses(message, "Cc", defects)],
+        subject=" ".join(first("subject").split()),
+        in_reply_to=next(iter(_message_ids(first("in-reply-to"))), None),
+        references=_message_ids(" ".join(headers.get("references", []))),
+        body_text=body_text,
+        body_html=html,
+        attachments=parts.attachments(),
+        defects=_unique(defects),
+        mime_type=message.get_content_type(),
+        report_type=_report_type(message),
+        headers=headers,
     )
+
+
+def _raw_values(message: Message, name: str) -> list[str]:
+    """Unfolded header values with raw 8-bit bytes decoded, not yet RFC 2047-decoded."""
+    out = []
+    for value in message.get_all(name, []):
+        text = unescape_header(str(value)).text
+        out.append(" ".join(text.replace("\r", " ").replace("\n", " ").split(" ")).strip())
+    return out
+
+
+def _headers(message: Message, defects: list[str]) -> dict[str, list[str]]:
+    headers: dict[str, list[str]] = {}
+    forged = []
+    for name, value in message.raw_items():
+        key = name.strip().lower()
+        if key.startswith(CONTROL_PREFIX):
+            forged.append(key)
+            continue
+        text = unescape_header(str(value))
+        if text.defect:
+            defects.append(f"{key}: {text.defect}")
+        unfolded = " ".join(text.text.replace("\r", "").replace("\n", " ").split())
+        headers.setdefault(key, []).append(decode_words(unfolded, defects))
+    if forged:
+        # Worth keeping: a mail that tries to set our control headers is
+        # either a loop of our own mail or an attempt to steer routing.
+        defects.append("stripped incoming control header(s): " + ", ".join(sorted(set(forged))))
+    return headers
+
+
+def _addresses(message: Message, name: str, defects: list[str]) -> list[Address]:
+    out: list[Address] = []
+    for value in _raw_values(message, name):
+        out.extend(parse_addresses(value, defects))
+    return out
+
+
+def _requester(message: Message, defects: list[str]) -> Address:
+    for name in ("From", "Sender", "Return-Path"):
+        found = _addresses(message, name, [])
+        if found:
+            if name != "From":
+                defects.append(f"requester taken from {name}: From is missing or invalid")
+            return found[0]
+    raise ParseError("no usable sender: From, Sender and Return-Path are all missing or invalid")
+
+
+def _message_ids(value: str) -> list[str]:
+    """Message ids with angle brackets, in order; bare ids are bracketed."""
+    ids = []
+    for token in value.replace(",", " ").split():
+        token = token.strip()
+        if token.startswith("<") and ">" in token:
+            token = token[: token.index(">") + 1]
+        elif "@" in token and "<" not in token and ">" not in token:
+            token = f"<{token}>"
+        else:
+            continue
+        if len(token) > 2 and token not in ids:
+            ids.append(token)
+    return ids
+
+
+def _message_id(value: str) -> str | None:
+    ids = _message_ids(value)
+    if ids:
+        return ids[0]
+    return value.strip() or None
+
+
+def _date(message: Message, defects: list[str]) -> datetime | None:
+    raw = message.get("Date")
+    if raw is None:
+        return None
+    value = unescape_header(str(raw)).text
+    result = parse_mail_date(value)
+    if result.value is not None:
+        # mail-parser returns UTC; keep the sender's offset, it tells the
+        # agent the customer's local time.
+        try:
+            offset = timedelta(hours=float(result.timezone))
+            return result.value.astimezone(timezone(offset))
+        except (ValueError, OverflowError):
+            return result.value
+    # mail-parser is strict about syntax; the stdlib accepts more variants.
+    try:
+        parsed = email.utils.parsedate_to_datetime(value)
+    except (TypeError, ValueError, IndexError, OverflowError):
+        defects.append(f"date: cannot read {value!r}")
+        return None
+    defects.append(f"date: non-standard syntax {value!r}")
+    return parsed if parsed.tzinfo else parsed.replace(tzinfo=timezone.utc)
+
+
+def _report_type(message: Message) -> str | None:
+    if message.get_content_type() != "multipart/report":
+        return None
+    value = message.get_param("report-type")
+    if isinstance(value, tuple):
+        value = email.utils.collapse_rfc2231_value(value)
+    return value.strip().lower() if value else None
+
+
+def _unique(items: list[str]) -> list[str]:
+    return list(dict.fromkeys(items))

@@ -1,0 +1,43 @@
+"""The dedupe key: the same mail delivered twice has one key, other content another.
+
+Hashed: the Message-ID, the From/To/Cc/Subject/Date values as sent, and the
+raw body bytes after the header block.  Not hashed: Received, Delivered-To,
+Return-Path and other trace headers added in transit, so a redelivery keeps
+its key.  Line endings are normalised to LF first because the same message
+arrives with CRLF over IMAP and LF from a Maildir.
+"""
+from __future__ import annotations
+
+import hashlib
+import re
+
+_KEY_HEADERS = ("message-id", "from", "to", "cc", "subject", "date")
+_HEADER_END = re.compile(rb"\r?\n\r?\n")
+_FOLDING = re.compile(rb"\r?\n[ \t]")
+_SPACE = re.compile(rb"[ \t]+")
+
+
+def split_raw(raw: bytes) -> tuple[bytes, bytes]:
+    """(header block, body) of the raw message; the body is empty when there is none."""
+    match = _HEADER_END.search(raw)
+    if match is None:
+        return raw, b""
+    return raw[: match.start()], raw[match.end():]
+
+
+def message_key(raw: bytes) -> str:
+    header_block, body = split_raw(raw)
+    values: dict[str, list[bytes]] = {name: [] for name in _KEY_HEADERS}
+    for line in _FOLDING.sub(b" ", header_block).splitlines():
+        name, sep, value = line.partition(b":")
+        key = name.strip().lower().decode("ascii", "replace")
+        if sep and key in values:
+            values[key].append(_SPACE.sub(b" ", value.strip()))
+    digest = hashlib.sha256()
+    for name in _KEY_HEADERS:
+        # Length-prefixed fields: no value can run into the next one.
+        for value in values[name]:
+            digest.update(f"{name}:{len(value)}:".encode() + value)
+        digest.update(b"\0")
+    digest.update(body.replace(b"\r\n", b"\n"))
+    return digest.hexdigest()

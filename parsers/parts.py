@@ -1,0 +1,193 @@
+"""The MIME tree → body texts and attachments.
+
+The rules (docs in the ptbr corpus README and issue 2):
+- text/plain and text/html leaves without a filename and not marked
+  `attachment` are body text, also when a body is split around an image
+  (iPhone) and also when they carry a Content-ID;
+- every other leaf is an attachment, including a named or `attachment`
+  text/plain file;
+- an attached message/rfc822 is one `.eml` attachment: its insides belong to
+  it, not to this message;
+- the machine parts of a report (delivery-status, rfc822-headers, …) are not
+  customer attachments;
+- winmail.dat is expanded into the files it carries.
+"""
+from __future__ import annotations
+
+import base64
+import binascii
+import hashlib
+import quopri
+from dataclasses import dataclass, field
+from email.message import Message
+
+from parsers.charsets import decode_bytes, decode_words, unescape_header
+from parsers.filenames import declared_filename, safe_filename
+from parsers.model import Attachment
+from parsers.tnef import expand, is_tnef
+
+# Machine-readable report parts (RFC 3464, 6522, 8098, 5965): they are for
+# the classifiers (which read mime_type/report_type), not for the customer.
+REPORT_PARTS = frozenset({
+    "message/delivery-status", "message/global-delivery-status", "text/rfc822-headers",
+    "message/global-headers", "message/disposition-notification",
+    "message/global-disposition-notification", "message/feedback-report",
+})
+_EMBEDDED_MESSAGES = frozenset({"message/rfc822", "message/global"})
+_BODY_TYPES = frozenset({"text/plain", "text/html"})
+# A crafted message can nest thousands of multiparts; past this depth the
+# rest is ignored (and reported) instead of recursing further.
+MAX_DEPTH = 50
+
+
+@dataclass
+class _Leaf:
+    """An attachment before we know whether the HTML references it."""
+
+    filename: str
+    content_type: str
+    data: bytes
+    disposition: str | None
+    content_id: str | None
+
+
+@dataclass
+class Parts:
+    plain: list[str] = field(default_factory=list)
+    html: list[str] = field(default_factory=list)
+    leaves: list[_Leaf] = field(default_factory=list)
+    defects: list[str] = field(default_factory=list)
+
+    def attachments(self) -> list[Attachment]:
+        html = "\n".join(self.html).lower()
+        out = []
+        for leaf in self.leaves:
+            # RFC 2392: the HTML shows a part by "cid:<Content-ID>", which
+            # makes it inline whatever its Content-Disposition says.
+            referenced = bool(leaf.content_id) and f"cid:{leaf.content_id.lower()}" in html
+            out.append(Attachment(
+                filename=leaf.filename,
+                content_type=leaf.content_type,
+                size=len(leaf.data),
+                sha256=hashlib.sha256(leaf.data).hexdigest(),
+                inline=leaf.disposition == "inline" or referenced,
+                content_id=leaf.content_id,
+                content=leaf.data,
+            ))
+        return out
+
+
+def collect(message: Message) -> Parts:
+    parts = Parts()
+    _walk(message, parts, depth=0)
+    return parts
+
+
+def _walk(part: Message, parts: Parts, depth: int) -> None:
+    if depth > MAX_DEPTH:
+        parts.defects.append(f"MIME nesting deeper than {MAX_DEPTH}; inner parts ignored")
+        return
+    content_type = part.get_content_type()
+    if content_type in _EMBEDDED_MESSAGES and depth > 0:
+        _add_leaf(part, parts, _embedded_bytes(part), content_type)
+        return
+    if part.is_multipart():
+        children = part.get_payload()
+        if content_type in _EMBEDDED_MESSAGES:
+            # The top-level message itself is message/rfc822 (rare): read
+            # the message inside as this message's body.
+            pass
+        for child in children if isinstance(children, list) else []:
+            _walk(child, parts, depth + 1)
+        return
+    if content_type in REPORT_PARTS and depth > 0:
+        return
+    data = _payload(part, parts)
+    if content_type in _BODY_TYPES and _is_body(part, parts):
+        text = decode_bytes(data, part.get_content_charset())
+        if text.defect:
+            parts.defects.append(f"{content_type} part: {text.defect}")
+        (parts.plain if content_type == "text/plain" else parts.html).append(text.text)
+        return
+    _add_leaf(part, parts, data, content_type)
+
+
+def _is_body(part: Message, parts: Parts) -> bool:
+    disposition = part.get_content_disposition()
+    return disposition != "attachment" and declared_filename(part, []) is None
+
+
+def _add_leaf(part: Message, parts: Parts, data: bytes, content_type: str) -> None:
+    name = declared_filename(part, parts.defects)
+    if is_tnef(content_type, name):
+        files = expand(data)
+        if files is None:
+            parts.defects.append("winmail.dat is not readable TNEF; attached as it came")
+        else:
+            for file in files:
+                index = len(parts.leaves) + 1
+                parts.leaves.append(_Leaf(safe_filename(file.filename, file.content_type, index),
+                                          file.content_type, file.data, None, None))
+            return
+    index = len(parts.leaves) + 1
+    parts.leaves.append(_Leaf(
+        filename=safe_filename(name, content_type, index),
+        content_type=content_type,
+        data=data,
+        disposition=part.get_content_disposition(),
+        content_id=_content_id(part),
+    ))
+
+
+def _content_id(part: Message) -> str | None:
+    value = part.get("Content-ID")
+    if value is None:
+        return None
+    cid = decode_words(unescape_header(str(value)).text).strip()
+    if cid.startswith("<") and cid.endswith(">"):
+        cid = cid[1:-1].strip()
+    return cid or None
+
+
+def _payload(part: Message, parts: Parts) -> bytes:
+    """The decoded bytes of a leaf; bad transfer encodings are reported, not fatal."""
+    try:
+        data = part.get_payload(decode=True)
+    except Exception as exc:  # e.g. a uuencode body the stdlib chokes on
+        parts.defects.append(f"cannot decode {part.get_content_type()} part: {type(exc).__name__}")
+        data = None
+    if data is None:
+        raw = part.get_payload()
+        data = raw.encode("utf-8", "surrogateescape") if isinstance(raw, str) else b""
+    for defect in part.defects:
+        parts.defects.append(f"{part.get_content_type()}: {type(defect).__name__}")
+    return data
+
+
+def _embedded_bytes(part: Message) -> bytes:
+    """The attached message as a .eml file."""
+    inner = part.get_payload()
+    if isinstance(inner, list) and inner:
+        data = _as_bytes(inner[0])
+    else:
+        data = inner.encode("utf-8", "surrogateescape") if isinstance(inner, str) else b""
+    # RFC 2046 forbids encoding message/rfc822, but senders do; the stdlib
+    # then "parses" the encoded text as a headerless message.
+    encoding = str(part.get("Content-Transfer-Encoding", "")).strip().lower()
+    if encoding == "base64" and isinstance(inner, list) and inner and not inner[0].keys():
+        raw = inner[0].get_payload()
+        if isinstance(raw, str):
+            try:
+                data = base64.b64decode("".join(raw.split()), validate=False)
+            except (binascii.Error, ValueError):
+                pass
+    elif encoding == "quoted-printable":
+        data = quopri.decodestring(data)
+    return data
+
+
+def _as_bytes(message: Message) -> bytes:
+    try:
+        return message.as_bytes()
+    except Exception:  # a broken embedded header the generator cannot write
+        return message.as_string().encode("utf-8", "surrogateescape")
