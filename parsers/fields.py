@@ -1,8 +1,178 @@
-"""PLACEHOLDER (issue 5 replaces this): portal form fields from the message body."""
+"""Portal form fields ("Campo: valor" lines, HTML form tables) → `Fields` (issue 5).
+
+Customers who e-mail instead of using the portal paste the portal's form:
+"Organização: ...", "Impacto: ...", sometimes as a two-column HTML table, in
+their own spelling ("organizacao", "ORGANIZAÇÃO :", "Versao").  Labels are
+compared folded (case, accents, spacing, trailing colon); values are kept as
+written, trimmed, except `impact` (one of four codes), `bso` (a bool) and
+`cc_users` (lowercased addresses).
+
+Only the message's own text counts: in a reply, the quoted history (often the
+support team's earlier mail repeating the form) is cut off first.  A forward's
+forwarded text is part of the ticket and is kept.
+"""
 from __future__ import annotations
 
-from parsers.model import Email, Fields
+import re
+from collections.abc import Iterable
+
+from parsers.form_html import html_form_lines
+from parsers.model import Email, Fields, Impact
+from routing.normalize import fold
+
+# Folded label -> Fields attribute.  Spelling variants seen from customers.
+LABELS: dict[str, str] = {
+    "organizacao": "organization",
+    "organizacao/empresa": "organization",
+    "impacto": "impact",
+    "tipo de solicitacao": "request_type",
+    "tipo da solicitacao": "request_type",
+    "tipo solicitacao": "request_type",
+    "ambiente": "environment",
+    "versao": "version",
+    "pais": "country",
+    "macrossegmento": "macrosegment",
+    "macrosegmento": "macrosegment",
+    "produto": "product",
+    "modulo": "module",
+    "agrupador de rotina": "routine_group",
+    "agrupador de rotinas": "routine_group",
+    "agrupador": "routine_group",
+    "direciona atendimento para bso": "bso",
+    "direcionar atendimento para bso": "bso",
+    "atendimento bso": "bso",
+    "usuarios em copia": "cc_users",
+    "usuario em copia": "cc_users",
+}
+
+# "Label: value" with optional bullet and Markdown-ish bold ("*Produto:* RM"),
+# spaces before the colon ("ORGANIZAÇÃO :") or a tab instead of the colon.
+_FIELD_LINE = re.compile(r"^\s*(?:[-*•·]\s+)?[*_]*(?P<label>[^:\t*_][^:\t]{0,59}?)[*_]*\s*(?::|\t)[*_\s]*(?P<value>.*)$")
+_ADDRESS = re.compile(r"[\w.!#$%&'+/=?^`{|}~-]+@[\w-]+(?:\.[\w-]+)+")
+
+_REPLY_PREFIX = re.compile(r"^\s*(?:re|res|resp|aw|sv|antw)\s*:", re.IGNORECASE)
+_FORWARD_PREFIX = re.compile(r"^\s*(?:enc|fwd?|tr|wg|encaminhada)\s*:", re.IGNORECASE)
+_FORWARD_MARKER = re.compile(
+    r"^\s*-{2,}\s*(?:mensagem encaminhada|forwarded message|mensaje reenviado)\s*-{2,}\s*$", re.IGNORECASE | re.MULTILINE
+)
+# Where quoted history starts in a reply, in the shapes common mailers write.
+_QUOTE_STARTS = (
+    # Gmail / Apple: "Em qua., 25 de nov. de 2026 às 10:02, Fulano <x@y> escreveu:" (may wrap over 3 lines)
+    re.compile(r"^>?\s*(?:em|on)\s[^\n]*(?:\n[^\n]*){0,2}?(?:escreveu|wrote)\s*:\s*$", re.IGNORECASE | re.MULTILINE),
+    # Outlook: a "De:" line followed by "Enviada em:" / "Sent:" / "Data:" / "Date:"
+    re.compile(
+        r"^>?\s*\**(?:de|from)\s*:\**\s[^\n]*\n\s*>?\s*\**(?:enviad[ao] em|sent|data|date)\s*:", re.IGNORECASE | re.MULTILINE
+    ),
+    re.compile(r"^\s*-{2,}\s*(?:original message|mensagem original)\s*-{2,}\s*$", re.IGNORECASE | re.MULTILINE),
+)
+_HTML_DOC = re.compile(r"^\s*(?:<!doctype html|<html|<body|<div|<table|<p[ >])", re.IGNORECASE)
+
+_TRUE = {"sim", "s", "yes", "y", "true", "verdadeiro", "x", "1"}
+_FALSE = {"nao", "n", "no", "false", "falso", "0"}
 
 
 def extract_fields(email: Email) -> Fields:
-    return Fields()
+    """The portal fields the customer wrote in this message's own text."""
+    values: dict[str, object] = {}
+    for lines in _sources(email):
+        for name, value in _read_form(lines).items():
+            # The first source that names a field wins: text/plain, then HTML.
+            values.setdefault(name, value)
+    return Fields(**values)
+
+
+def ticket_text(email: Email) -> str:
+    """The text that belongs to this message: for a reply, without quoted history."""
+    return "\n".join(next(iter(_sources(email)), []))
+
+
+def parse_impact(text: str) -> Impact | None:
+    """Maps the portal's four impact texts and loose variants to a code."""
+    t = fold(text)
+    if not t:
+        return None
+    if t in ("question", "workaround", "non_critical", "critical"):
+        return t  # type: ignore[return-value]
+    if "duvida" in t or "pergunta" in t or "question" in t:
+        return "question"
+    if re.search(r"\bnao[\s-]*critic", t) or "non critical" in t or "non_critical" in t:
+        return "non_critical"
+    if "critic" in t or "sem paliativo" in t or "sem procedimento paliativo" in t:
+        return "critical"
+    if "paliativo" in t or "contorno" in t or "workaround" in t:
+        return "workaround"
+    return None
+
+
+def parse_bso(text: str) -> bool | None:
+    """ "Direciona atendimento para BSO": sim/não (any case or accent) → bool."""
+    t = fold(text).rstrip(".!")
+    if t in _TRUE:
+        return True
+    if t in _FALSE:
+        return False
+    return None
+
+
+def is_forward(email: Email) -> bool:
+    # The outermost subject prefix is the latest action: "RES: ENC: x" is a reply.
+    if _FORWARD_PREFIX.match(email.subject):
+        return True
+    if _REPLY_PREFIX.match(email.subject):
+        return False
+    return bool(_FORWARD_MARKER.search(email.body_text))
+
+
+def is_reply(email: Email) -> bool:
+    if is_forward(email):
+        return False
+    return bool(email.in_reply_to or email.references or _REPLY_PREFIX.match(email.subject))
+
+
+def _sources(email: Email) -> Iterable[list[str]]:
+    """Text lines of each body, plain text first, each cut to the message's own text."""
+    reply = is_reply(email)
+    text, html = email.body_text, email.body_html
+    # Some mailers label an HTML document text/plain (and a minimal parser may
+    # hand back an HTML-only body as text): read it as the HTML it is.
+    if not html and _HTML_DOC.match(text):
+        text, html = "", text
+    if text.strip():
+        yield _own_lines(text.splitlines(), reply)
+    if html:
+        yield _own_lines(html_form_lines(html), reply)
+
+
+def _own_lines(lines: list[str], reply: bool) -> list[str]:
+    if not reply:
+        return lines
+    text = "\n".join(lines)
+    cut = min((m.start() for p in _QUOTE_STARTS if (m := p.search(text))), default=len(text))
+    return [line for line in text[:cut].splitlines() if not line.lstrip().startswith(">")]
+
+
+def _read_form(lines: list[str]) -> dict[str, object]:
+    found: dict[str, object] = {}
+    for line in lines:
+        match = _FIELD_LINE.match(line)
+        if not match:
+            continue
+        name = LABELS.get(fold(match["label"]))
+        if name is None or name in found:
+            continue
+        value = match["value"].strip().strip("*_").strip()
+        converted = _convert(name, value)
+        if converted is not None:
+            found[name] = converted
+    return found
+
+
+def _convert(name: str, value: str) -> object:
+    if name == "impact":
+        return parse_impact(value)
+    if name == "bso":
+        return parse_bso(value)
+    if name == "cc_users":
+        addresses = list(dict.fromkeys(a.lower() for a in _ADDRESS.findall(value)))
+        return addresses or None
+    return value or None
