@@ -1,0 +1,306 @@
+"""`Pipeline.process(msg) -> Outcome`: the one place a message's outcome is decided and recorded.
+
+    parse ─▶ ledger.claim ─▶ classify ─▶ guard ─▶ threading ─▶ route ─▶ sink ─▶ ledger.record
+
+Parsing comes first only because the ledger key *is* `Email.key`; it has no
+side effects, so nothing happens to the outside world before the claim.
+Bytes that cannot be parsed get the key `raw:<sha256>` and are quarantined.
+
+Exactly-once rules (the caller acknowledges the source after `process`
+returns a final outcome, and leaves a `Deferred` message where it is):
+
+- a key already in a final state: the recorded outcome is returned and the
+  sink is not called (the caller just acknowledges again);
+- a key claimed earlier but never finished (a crash, a deferral): the sink is
+  called again.  Within `IDEMPOTENCY_WINDOW` of the first claim Zendesk's
+  Idempotency-Key answers with the ticket it already made; after that the sink
+  looks the ticket up by external_id first (`lookup_first=True`);
+- `ZendeskRejected` (400/422): Quarantined, with Zendesk's details;
+- `ZendeskUnavailable` or any other failure of the sink: Deferred and counted
+  with `ledger.fail`; at `service.max_attempts` it is Quarantined instead;
+- `ZendeskAuthError` and `LedgerError` propagate: bad credentials or a broken
+  database are the service's problem, not the message's, so it is neither
+  quarantined nor acknowledged;
+- any unexpected exception in parse, classify, guard, threading or route:
+  Quarantined with the stage and the message named (a bug must not become a
+  crash loop).
+
+Threading decides between a comment on an open ticket (`sink.comment`, no
+routing needed) and a new ticket (`sink.create`, with `followup_of` when the
+answered ticket is closed).
+
+Dry run (`service.dry_run`, `send --dry-run`): `build_pipeline` pairs the
+DryRunSink with an in-memory ledger, so a dry run leaves no state behind and
+the real ledger file is not even opened.
+"""
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime, timedelta, timezone
+from typing import TYPE_CHECKING, Any
+
+from ingest.errors import IngestError, ZendeskAuthError, ZendeskError, ZendeskRejected
+from ingest.guard import check_rate
+from ingest.ledger import Claim, Ledger, raw_key
+from ingest.outcomes import Deferred, Final, Outcome, Quarantined, Skipped
+from ingest.source import RawMessage
+from ingest.threading import Thread, find_thread
+from parsers import Email, ParseError, parse
+from parsers.classify import classify
+from routing import Route, route
+
+if TYPE_CHECKING:
+    from ingest.settings import Settings
+    from ingest.sink import Sink
+
+log = logging.getLogger(__name__)
+
+# Zendesk keeps an Idempotency-Key for two hours; an older claim may have
+# created its ticket already without Zendesk remembering the key.
+IDEMPOTENCY_WINDOW = timedelta(hours=2)
+# Zendesk's error details can be long; a reason is a line in a list, not a dump.
+MAX_DETAILS_CHARS = 2000
+
+Clock = Callable[[], datetime]
+
+
+def utcnow() -> datetime:
+    return datetime.now(timezone.utc)
+
+
+@dataclass(frozen=True)
+class Stages:
+    """The stage functions, in the order the pipeline calls them.
+
+    The defaults are the real stages; tests swap one for a fake (a classifier
+    that raises, say) without patching modules.
+    """
+
+    parse: Callable[[bytes], Email] = parse
+    classify: Callable[[Email, "Settings"], Email] = classify
+    check_rate: Callable[[Email, Ledger, "Settings", datetime], Skipped | None] = check_rate
+    find_thread: Callable[[Email, Ledger, "Sink", "Settings"], Thread | None] = find_thread
+    route: Callable[[Email, "Settings"], Route] = route
+
+
+class _StageFailed(Exception):
+    """An unexpected exception inside a stage; becomes Quarantined."""
+
+    def __init__(self, stage: str, error: BaseException) -> None:
+        super().__init__(stage)
+        self.stage = stage
+        self.error = error
+
+
+class Pipeline:
+    """Turns one RawMessage into exactly one recorded Outcome.
+
+    Not thread-safe per message key by itself: the caller processes one
+    message at a time (the service holds a lock per mailbox and ledger).
+    """
+
+    def __init__(
+        self,
+        ledger: Ledger,
+        sink: "Sink",
+        settings: "Settings",
+        *,
+        now: Clock | None = None,
+        stages: Stages | None = None,
+    ) -> None:
+        self.ledger = ledger
+        self.sink = sink
+        self.settings = settings
+        self._now = now or utcnow
+        self.stages = stages or Stages()
+
+    def process(self, msg: RawMessage) -> Outcome:
+        """Claims, decides and records the outcome of `msg`; returns it.
+
+        Returns a final outcome (Created, Commented, Skipped, Quarantined) the
+        caller must acknowledge, or Deferred: leave the message for a later
+        try.  Raises ZendeskAuthError (stop the service) and LedgerError
+        (the ledger is unusable; nothing was decided).
+        """
+        now = self._now()
+        email, parse_failure = self._parse(msg)
+        key = email.key if email is not None else raw_key(msg.raw)
+        claim = self.ledger.claim(
+            key,
+            message_id=email.message_id if email else None,
+            sender=email.requester.email if email else "",
+            subject=email.subject if email else "",
+            ref=msg.ref,
+            now=now,
+        )
+        if claim.final:
+            recorded = claim.row.outcome()
+            if recorded is not None:
+                self._log(msg, claim.row.message_id, key, recorded, note="already recorded")
+                return recorded
+        if email is None:
+            outcome: Outcome = Quarantined(parse_failure or "cannot parse")
+        else:
+            outcome = self._decide(email, msg, claim, now)
+        if isinstance(outcome, Deferred):
+            outcome = self._defer(key, outcome, now)
+        else:
+            self.ledger.record(key, outcome, now)
+        self._log(msg, email.message_id if email else None, key, outcome)
+        return outcome
+
+    def close(self) -> None:
+        self.ledger.close()
+
+    # -- stages ---------------------------------------------------------------
+
+    def _parse(self, msg: RawMessage) -> tuple[Email | None, str | None]:
+        try:
+            return self.stages.parse(msg.raw), None
+        except ParseError as exc:
+            return None, f"cannot parse {_where(msg)}: {exc}"
+        except Exception as exc:  # a parser bug must quarantine the message, not loop on it
+            log.debug("parse crashed on %s", _where(msg), exc_info=True)
+            return None, f"parse failed on {_where(msg)}: {type(exc).__name__}: {exc}"
+
+    def _decide(self, email: Email, msg: RawMessage, claim: Claim, now: datetime) -> Outcome:
+        """classify → guard → threading → route → sink; errors become outcomes here."""
+        settings = self.settings
+        try:
+            email = self._stage("classify", self.stages.classify, email, settings)
+            if email.automated:
+                detail = f": {email.automated_reason}" if email.automated_reason else ""
+                return Skipped(f"automated ({email.automated}){detail}")
+            skipped = self._stage("guard", self.stages.check_rate, email, self.ledger, settings, now)
+            if skipped is not None:
+                return skipped
+            thread = self._stage("threading", self.stages.find_thread, email, self.ledger, self.sink, settings)
+            if thread is not None and thread.action == "comment":
+                return self._sink_call("comment", lambda: self.sink.comment(email, thread.ticket_id))
+            ticket_route = self._stage("route", self.stages.route, email, settings)
+            # Past the Idempotency-Key lifetime a retry could duplicate the
+            # ticket; look it up by external_id before creating.
+            lookup_first = not claim.fresh and now - claim.claimed_at > IDEMPOTENCY_WINDOW
+            followup_of = thread.ticket_id if thread is not None and thread.action == "followup" else None
+            return self._sink_call(
+                "create",
+                lambda: self.sink.create(email, ticket_route, lookup_first=lookup_first, followup_of=followup_of),
+            )
+        except _StageFailed as failed:
+            exc = failed.error
+            return Quarantined(f"{failed.stage} failed on {_where(msg, email)}: {type(exc).__name__}: {exc}")
+        except ZendeskAuthError:
+            raise
+        except ZendeskRejected as exc:
+            return Quarantined(f"Zendesk rejected {_where(msg, email)}: {_zendesk_error(exc)}")
+        except ZendeskError as exc:  # ZendeskUnavailable and anything else transient from Zendesk
+            return Deferred(f"Zendesk unavailable for {_where(msg, email)}: {_zendesk_error(exc)}")
+
+    def _stage(self, name: str, fn: Callable[..., Any], *args: Any) -> Any:
+        """Runs one stage; our own errors pass through, anything else is a stage failure."""
+        try:
+            return fn(*args)
+        except IngestError:
+            raise
+        except Exception as exc:
+            log.debug("stage %s crashed", name, exc_info=True)
+            raise _StageFailed(name, exc) from exc
+
+    def _sink_call(self, what: str, call: Callable[[], Final]) -> Outcome:
+        try:
+            return call()
+        except IngestError:
+            raise
+        except Exception as exc:
+            # Unexpected here may be transient (a connection error the client
+            # did not wrap) or a bug; a counted retry covers both, and
+            # max_attempts ends a bug in quarantine.
+            log.debug("sink %s crashed", what, exc_info=True)
+            return Deferred(f"sink {what} failed: {type(exc).__name__}: {exc}")
+
+    def _defer(self, key: str, deferred: Deferred, now: datetime) -> Outcome:
+        attempts = self.ledger.fail(key, deferred.reason, now)
+        limit = self.settings.service.max_attempts
+        if attempts < limit:
+            return Deferred(f"attempt {attempts} of {limit}: {deferred.reason}")
+        gave_up = Quarantined(f"gave up after {attempts} attempts: {deferred.reason}")
+        self.ledger.record(key, gave_up, now)
+        return gave_up
+
+    def _log(self, msg: RawMessage, message_id: str | None, key: str, outcome: Outcome, note: str = "") -> None:
+        level = logging.WARNING if outcome.kind in ("quarantined", "deferred") else logging.INFO
+        log.log(
+            level,
+            "%s key=%s message_id=%s origin=%s ticket=%s reason=%s%s",
+            outcome.kind,
+            key,
+            message_id or "-",
+            msg.origin or msg.ref,
+            outcome.ticket_id if outcome.ticket_id is not None else "-",
+            json.dumps(outcome.reason, ensure_ascii=False),
+            f" ({note})" if note else "",
+            extra={
+                "key": key,
+                "message_id": message_id,
+                "origin": msg.origin or msg.ref,
+                "outcome": outcome.kind,
+                "ticket_id": outcome.ticket_id,
+                "reason": outcome.reason,
+            },
+        )
+
+
+def build_pipeline(
+    settings: "Settings",
+    *,
+    sink: "Sink | None" = None,
+    now: Clock | None = None,
+    dry_run: bool | None = None,
+) -> Pipeline:
+    """The pipeline the service and `send` use, built from settings.
+
+    `dry_run` defaults to `service.dry_run`.  A dry run gets the DryRunSink
+    (from `build_sink` with dry_run forced on) and an in-memory ledger, so it
+    writes nothing; a real run opens the ledger at `[ledger] url`.  Passing
+    `sink` overrides the sink (tests, benchmarks).
+    Raises LedgerError when the ledger cannot be opened.
+    """
+    dry = settings.service.dry_run if dry_run is None else dry_run
+    if dry != settings.service.dry_run:
+        settings = settings.model_copy(update={"service": settings.service.model_copy(update={"dry_run": dry})})
+    ledger = Ledger.in_memory() if dry else Ledger.from_url(settings.ledger.url)
+    try:
+        if sink is None:
+            from ingest.sink import build_sink  # type: ignore[attr-defined]  # issue 3 adds it
+
+            sink = build_sink(settings)
+    except BaseException:
+        ledger.close()
+        raise
+    return Pipeline(ledger, sink, settings, now=now)
+
+
+def _where(msg: RawMessage, email: Email | None = None) -> str:
+    """Names the message in a reason: its Message-ID and where it came from."""
+    origin = msg.origin or msg.ref
+    if email is not None and email.message_id:
+        return f"{email.message_id} ({origin})"
+    return origin or "message"
+
+
+def _zendesk_error(exc: ZendeskError) -> str:
+    status = f"HTTP {exc.status}: " if exc.status is not None else ""
+    text = f"{status}{exc}"
+    if exc.details:
+        try:
+            details = json.dumps(exc.details, ensure_ascii=False, sort_keys=True, default=str)
+        except (TypeError, ValueError):
+            details = str(exc.details)
+        text += f"; details: {details}"
+    return text[:MAX_DETAILS_CHARS]
+
+
+__all__ = ["IDEMPOTENCY_WINDOW", "Clock", "Pipeline", "Stages", "build_pipeline", "utcnow"]
