@@ -14,7 +14,7 @@ from contextvars import ContextVar
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, EnvSettingsSource, PydanticBaseSettingsSource, SettingsConfigDict
 
 from routing.config import RoutingSettings
@@ -154,6 +154,12 @@ class Settings(BaseSettings):
     classify: ClassifySettings = Field(default_factory=ClassifySettings)
     threading: ThreadingSettings = Field(default_factory=ThreadingSettings)
     routing: RoutingSettings = Field(default_factory=RoutingSettings)
+
+    @model_validator(mode="after")
+    def _routing_custom_fields_known(self) -> "Settings":
+        # Needs two sections: a rule's set.custom_fields names must be keys of [zendesk.custom_fields].
+        self.routing.check_custom_fields(self.zendesk.custom_fields)
+        return self
 
     @classmethod
     def settings_customise_sources(
