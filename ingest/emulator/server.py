@@ -1,0 +1,437 @@
+"""The Zendesk API emulator: a real HTTP/1.1 server on loopback.
+
+It follows Zendesk's documented contract (see contract.py and state.py), not
+our client: basic `{email}/token:{token}` or bearer auth, uploads with
+single-use tokens, 422 `RecordInvalid` with `details`, 429 with Retry-After
+and X-Rate-Limit headers, the Idempotency-Key store (`x-idempotency-lookup:
+miss|hit`, 400 `IdempotentRequestError` for the same key with another body),
+users created from `requester`, `GET /api/v2/tickets?external_id=`, comments
+via `PUT /api/v2/tickets/{id}` and `PUT /api/v2/requests/{id}` with
+`X-On-Behalf-Of`.  Faults come from faults.py.
+"""
+from __future__ import annotations
+
+import base64
+import json
+import re
+import socket
+import struct
+import threading
+import time
+from dataclasses import dataclass, field
+from http import HTTPStatus
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+from urllib.parse import parse_qs, urlsplit
+
+from ingest.emulator import contract
+from ingest.emulator.faults import FaultPlan, Faults
+from ingest.emulator.state import Comment, IdempotentResult, Store, Ticket, User, fingerprint
+
+DEFAULT_EMAIL = "agent@example.com"
+DEFAULT_API_TOKEN = "emulator-api-token"
+DEFAULT_OAUTH_TOKEN = "emulator-oauth-token"
+
+
+@dataclass
+class LoggedRequest:
+    """One request as the emulator received it, and how it answered."""
+
+    method: str
+    path: str
+    query: dict[str, list[str]]
+    headers: dict[str, str]  # lowercased names
+    body: bytes
+    status: int | None = None  # None: the connection was dropped without an answer
+    fault: str | None = None
+    at: float = field(default_factory=time.monotonic)
+
+    def json(self) -> Any:
+        return json.loads(self.body) if self.body else None
+
+
+class _Reply(Exception):
+    """Ends request handling with this status, JSON body and headers."""
+
+    def __init__(self, status: int, body: Any, headers: dict[str, str] | None = None) -> None:
+        self.status, self.body, self.headers = status, body, headers or {}
+
+
+def _error(status: int, error: str, description: str, details: Any = None) -> _Reply:
+    body: dict[str, Any] = {"error": error, "description": description}
+    if details is not None:
+        body["details"] = details
+    return _Reply(status, body)
+
+
+_ID = r"(\d+)(?:\.json)?"
+ROUTES: list[tuple[str, re.Pattern[str], str]] = [
+    ("POST", re.compile(r"/api/v2/uploads(?:\.json)?"), "upload"),
+    ("POST", re.compile(r"/api/v2/tickets(?:\.json)?"), "create_ticket"),
+    ("GET", re.compile(r"/api/v2/tickets(?:\.json)?"), "list_tickets"),
+    ("GET", re.compile(rf"/api/v2/tickets/{_ID}"), "show_ticket"),
+    ("PUT", re.compile(rf"/api/v2/tickets/{_ID}"), "update_ticket"),
+    ("GET", re.compile(r"/api/v2/tickets/(\d+)/comments(?:\.json)?"), "list_comments"),
+    ("PUT", re.compile(rf"/api/v2/requests/{_ID}"), "update_request"),
+    ("GET", re.compile(r"/api/v2/users/search(?:\.json)?"), "search_users"),
+    ("POST", re.compile(r"/api/v2/users(?:\.json)?"), "create_user"),
+    ("GET", re.compile(rf"/api/v2/users/{_ID}"), "show_user"),
+]
+
+
+class Emulator:
+    """The emulated account plus its HTTP server; start() runs it in a thread."""
+
+    def __init__(
+        self,
+        host: str = "127.0.0.1",
+        port: int = 0,
+        *,
+        strict: bool = True,
+        faults: Faults | None = None,
+        email: str = DEFAULT_EMAIL,
+        api_token: str = DEFAULT_API_TOKEN,
+        oauth_token: str = DEFAULT_OAUTH_TOKEN,
+    ) -> None:
+        self.strict = strict
+        self.email, self.api_token, self.oauth_token = email, api_token, oauth_token
+        self.store = Store()
+        self.plan = FaultPlan(faults or Faults())
+        self.requests: list[LoggedRequest] = []
+        self._log_lock = threading.Lock()
+        handler = type("Handler", (_Handler,), {"emulator": self})
+        self.httpd = ThreadingHTTPServer((host, port), handler)
+        self.httpd.daemon_threads = True
+        self._thread: threading.Thread | None = None
+
+    # -- what tests use ---------------------------------------------------
+    @property
+    def url(self) -> str:
+        host, port = self.httpd.server_address[:2]
+        return f"http://{host}:{port}"
+
+    @property
+    def tickets(self) -> dict[int, Ticket]:
+        return self.store.tickets
+
+    @property
+    def users(self) -> dict[int, User]:
+        return self.store.users
+
+    @property
+    def faults(self) -> Faults:
+        return self.plan.faults
+
+    def set_faults(self, faults: Faults) -> None:
+        """New fault knobs; the random sequence restarts from faults.seed."""
+        self.plan.configure(faults)
+
+    def reset(self) -> None:
+        """Empty account, empty request log, no faults."""
+        self.store.reset()
+        self.plan.configure(Faults())
+        with self._log_lock:
+            self.requests.clear()
+
+    def start(self) -> "Emulator":
+        self._thread = threading.Thread(target=self.httpd.serve_forever, name="zendesk-emulator", daemon=True)
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        self.httpd.shutdown()
+        self.httpd.server_close()
+        if self._thread:
+            self._thread.join(timeout=5)
+
+    def log(self, entry: LoggedRequest) -> None:
+        with self._log_lock:
+            self.requests.append(entry)
+
+    # -- auth ---------------------------------------------------------------
+    def authenticate(self, header: str | None) -> str:
+        """'token' or 'oauth' for good credentials; raises 401 otherwise."""
+        if header and header.startswith("Bearer ") and header[7:] == self.oauth_token:
+            return "oauth"
+        if header and header.startswith("Basic "):
+            try:
+                user, _, secret = base64.b64decode(header[6:]).decode().partition(":")
+            except ValueError:
+                user, secret = "", ""
+            if user == f"{self.email}/token" and secret == self.api_token:
+                return "token"
+        raise _error(401, "Couldn't authenticate you", "Couldn't authenticate you")
+
+    # -- endpoints ------------------------------------------------------------
+    def upload(self, req: LoggedRequest, auth: str) -> _Reply:
+        filename = (req.query.get("filename") or [""])[0]
+        if not filename:
+            raise _error(400, "InvalidParameters", "filename is required")
+        token = (req.query.get("token") or [None])[0]
+        if token and (token not in self.store.uploads or self.store.uploads[token].used):
+            raise _error(422, "RecordInvalid", "Record validation errors",
+                         {"token": [{"description": "Upload token is invalid or used", "error": "InvalidValue"}]})
+        content_type = req.headers.get("content-type", "application/binary")
+        upload = self.store.add_upload_file(token, filename, content_type, req.body)
+        return _Reply(201, {"upload": {"token": upload.token, "expires_at": None,
+                                       "attachment": upload.files[-1].as_json(),
+                                       "attachments": [f.as_json() for f in upload.files]}})
+
+    def create_ticket(self, req: LoggedRequest, auth: str) -> _Reply:
+        body = self._json(req)
+        key = req.headers.get("idempotency-key")
+        if key:
+            stored = self.store.idempotent(key)
+            if stored is not None:
+                if stored.fingerprint != fingerprint(body):
+                    raise _error(400, "IdempotentRequestError",
+                                 "Request parameters do not match the original request for this Idempotency-Key")
+                return _Reply(stored.status, stored.body, {"x-idempotency-lookup": "hit"})
+        ticket_in = body.get("ticket")
+        details = contract.check_ticket_create(ticket_in, strict=self.strict)
+        if details:
+            raise _error(422, "RecordInvalid", "Record validation errors", details)
+        ticket = self._new_ticket(ticket_in)
+        result = {"ticket": ticket.as_json(), "audit": {"ticket_id": ticket.id, "author_id": ticket.submitter_id}}
+        headers = {"Location": f"{self.url}/api/v2/tickets/{ticket.id}.json"}
+        if key:
+            self.store.idempotency[key] = IdempotentResult(fingerprint(body), 201, result, self.store.clock())
+            headers["x-idempotency-lookup"] = "miss"
+        return _Reply(201, result, headers)
+
+    def _new_ticket(self, t: dict[str, Any]) -> Ticket:
+        store = self.store
+        comment = t["comment"]
+        if "requester" in t:
+            requester = store.user_for(t["requester"]["email"], t["requester"].get("name", ""))
+        elif "requester_id" in t:
+            requester = self._user(t["requester_id"], "requester_id")
+        else:
+            requester = store.agent
+        # Without submitter_id the requester is the submitter, and the
+        # submitter authors the first comment (Zendesk's email-channel shape).
+        submitter = self._user(t["submitter_id"], "submitter_id") if "submitter_id" in t else requester
+        author = self._user(comment["author_id"], "comment.author_id") if "author_id" in comment else submitter
+        followup = t.get("via_followup_source_id")
+        if followup is not None and (followup not in store.tickets or store.tickets[followup].status != "closed"):
+            raise _error(422, "RecordInvalid", "Record validation errors", {"via_followup_source_id": [
+                {"description": "Follow-up source must be a closed ticket", "error": "InvalidValue"}]})
+        ccs = [self._cc_user(cc) for cc in t.get("email_ccs", []) if cc.get("action", "put") == "put"]
+        files, bad = store.claim_uploads(comment.get("uploads", []))
+        if bad:
+            raise _error(422, "RecordInvalid", "Record validation errors", {"comment.uploads": [
+                {"description": f"Upload token {tok} is invalid or was used", "error": "InvalidValue"} for tok in bad]})
+        body = comment.get("body") or comment.get("html_body") or ""
+        ticket = Ticket(
+            id=store.next_id(), subject=t.get("subject") or body.strip().splitlines()[0][:80],
+            requester_id=requester.id, submitter_id=submitter.id, status=t.get("status", "new"),
+            priority=t.get("priority"), type=t.get("type"), group_id=t.get("group_id"), tags=list(t.get("tags", [])),
+            custom_fields=list(t.get("custom_fields", [])), external_id=t.get("external_id"),
+            recipient=t.get("recipient"), via_followup_source_id=followup,
+            email_cc_ids=[u.id for u in dict.fromkeys(ccs) if u.id != requester.id],
+        )
+        ticket.comments.append(Comment(store.next_id(), author.id, body, comment.get("public", True), files,
+                                       updater_id=submitter.id))
+        store.tickets[ticket.id] = ticket
+        return ticket
+
+    def _cc_user(self, cc: dict[str, Any]) -> User:
+        if "user_id" in cc:
+            return self._user(cc["user_id"], "email_ccs")
+        return self.store.user_for(cc["user_email"], cc.get("user_name", ""))
+
+    def _user(self, user_id: int, field_name: str) -> User:
+        user = self.store.users.get(user_id)
+        if user is None:
+            raise _error(422, "RecordInvalid", "Record validation errors",
+                         {field_name: [{"description": f"User {user_id} does not exist", "error": "InvalidValue"}]})
+        return user
+
+    def _ticket(self, ticket_id: int) -> Ticket:
+        ticket = self.store.tickets.get(ticket_id)
+        if ticket is None:
+            raise _error(404, "RecordNotFound", "Not found")
+        return ticket
+
+    def list_tickets(self, req: LoggedRequest, auth: str) -> _Reply:
+        external_id = (req.query.get("external_id") or [None])[0]
+        found = [t for t in self.store.tickets.values() if external_id is None or t.external_id == external_id]
+        return _Reply(200, {"tickets": [t.as_json() for t in found], "count": len(found),
+                            "next_page": None, "previous_page": None})
+
+    def show_ticket(self, req: LoggedRequest, auth: str, ticket_id: str) -> _Reply:
+        ticket = self._ticket(int(ticket_id))
+        body: dict[str, Any] = {"ticket": ticket.as_json()}
+        if "users" in ",".join(req.query.get("include", [])).split(","):
+            ids = [ticket.requester_id, ticket.submitter_id, *ticket.email_cc_ids]
+            body["users"] = [self.store.users[i].as_json() for i in dict.fromkeys(ids)]
+        return _Reply(200, body)
+
+    def list_comments(self, req: LoggedRequest, auth: str, ticket_id: str) -> _Reply:
+        ticket = self._ticket(int(ticket_id))
+        return _Reply(200, {"comments": [c.as_json() for c in ticket.comments], "count": len(ticket.comments)})
+
+    def update_ticket(self, req: LoggedRequest, auth: str, ticket_id: str) -> _Reply:
+        ticket = self._ticket(int(ticket_id))
+        t = self._json(req).get("ticket")
+        details = contract.check_ticket_update(t, strict=self.strict)
+        if details:
+            raise _error(422, "RecordInvalid", "Record validation errors", details)
+        if ticket.status == "closed":
+            raise _error(422, "RecordInvalid", "Record validation errors",
+                         {"status": [{"description": "Status: closed prevents ticket update", "error": "ClosedTicket"}]})
+        updater = self.store.agent
+        if "comment" in t:
+            c = t["comment"]
+            author = self._user(c["author_id"], "comment.author_id") if "author_id" in c else updater
+            self._add_comment(ticket, author, updater, c, public=c.get("public", True))
+        for name in ("status", "priority", "type", "group_id"):
+            if name in t:
+                setattr(ticket, name, t[name])
+        return _Reply(200, {"ticket": ticket.as_json()})
+
+    def update_request(self, req: LoggedRequest, auth: str, ticket_id: str) -> _Reply:
+        """The end user's side: with X-On-Behalf-Of the end user is the updater,
+        so the comment is theirs and, as for an emailed reply, a pending, on-hold
+        or solved ticket goes back to open."""
+        on_behalf = req.headers.get("x-on-behalf-of")
+        if not on_behalf:
+            raise _error(403, "Forbidden", "The emulator only serves requests on behalf of an end user")
+        if auth != "oauth":
+            # Impersonation needs an OAuth token with the impersonate scope.
+            raise _error(403, "Forbidden", "X-On-Behalf-Of requires an OAuth token with the impersonate scope")
+        user = (self.store.users.get(int(on_behalf)) if on_behalf.isdigit() else self.store.user_by_email(on_behalf))
+        if user is None or user.role != "end-user":
+            raise _error(403, "Forbidden", "X-On-Behalf-Of must name an existing end user")
+        ticket = self.store.tickets.get(int(ticket_id))
+        if ticket is None or user.id not in (ticket.requester_id, *ticket.email_cc_ids):
+            raise _error(404, "RecordNotFound", "Not found")
+        r = self._json(req).get("request")
+        details = contract.check_request_update(r, strict=self.strict)
+        if details:
+            raise _error(422, "RecordInvalid", "Record validation errors", details)
+        if ticket.status == "closed":
+            raise _error(422, "RecordInvalid", "Record validation errors",
+                         {"status": [{"description": "Status: closed prevents ticket update", "error": "ClosedTicket"}]})
+        if "comment" in r:
+            self._add_comment(ticket, user, user, r["comment"], public=True)
+            if ticket.status in ("pending", "hold", "solved"):
+                ticket.status = "open"
+        return _Reply(200, {"request": {"id": ticket.id, "status": ticket.status, "subject": ticket.subject,
+                                        "requester_id": ticket.requester_id}})
+
+    def _add_comment(self, ticket: Ticket, author: User, updater: User, c: dict[str, Any], *, public: bool) -> None:
+        files, bad = self.store.claim_uploads(c.get("uploads", []))
+        if bad:
+            raise _error(422, "RecordInvalid", "Record validation errors", {"comment.uploads": [
+                {"description": f"Upload token {tok} is invalid or was used", "error": "InvalidValue"} for tok in bad]})
+        ticket.comments.append(Comment(self.store.next_id(), author.id, c.get("body") or c.get("html_body", ""),
+                                       public, files, updater_id=updater.id))
+
+    def search_users(self, req: LoggedRequest, auth: str) -> _Reply:
+        query = (req.query.get("query") or [""])[0].strip()
+        email = query.removeprefix("email:").strip('"').lower()
+        found = [u for u in self.store.users.values() if u.email == email]
+        return _Reply(200, {"users": [u.as_json() for u in found], "count": len(found)})
+
+    def create_user(self, req: LoggedRequest, auth: str) -> _Reply:
+        u = self._json(req).get("user") or {}
+        if not contract.valid_email(u.get("email")):
+            raise _error(422, "RecordInvalid", "Record validation errors",
+                         {"email": [{"description": "Email is invalid", "error": "InvalidValue"}]})
+        if self.store.user_by_email(u["email"]):
+            raise _error(422, "RecordInvalid", "Record validation errors",
+                         {"email": [{"description": "Email is already being used by another user",
+                                     "error": "DuplicateValue"}]})
+        return _Reply(201, {"user": self.store.add_user(u["email"], u.get("name", "")).as_json()})
+
+    def show_user(self, req: LoggedRequest, auth: str, user_id: str) -> _Reply:
+        user = self.store.users.get(int(user_id))
+        if user is None:
+            raise _error(404, "RecordNotFound", "Not found")
+        return _Reply(200, {"user": user.as_json()})
+
+    @staticmethod
+    def _json(req: LoggedRequest) -> dict[str, Any]:
+        try:
+            body = json.loads(req.body or b"{}")
+        except ValueError:
+            raise _error(400, "InvalidJSON", "The request body is not valid JSON") from None
+        if not isinstance(body, dict):
+            raise _error(400, "InvalidJSON", "The request body must be a JSON object")
+        return body
+
+
+class _Handler(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+    emulator: Emulator
+    _dropped = False
+
+    def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - the stdlib's name
+        pass  # the request log is the record; stderr noise helps nobody
+
+    def do_GET(self) -> None:
+        self._handle()
+
+    do_POST = do_PUT = do_DELETE = do_GET
+
+    def _handle(self) -> None:
+        emu = self.emulator
+        parts = urlsplit(self.path)
+        length = int(self.headers.get("Content-Length") or 0)
+        req = LoggedRequest(self.command, parts.path, parse_qs(parts.query),
+                            {k.lower(): v for k, v in self.headers.items()}, self.rfile.read(length) if length else b"")
+        if emu.faults.latency:
+            time.sleep(emu.faults.latency)
+        try:
+            fault, value = emu.plan.before()
+            if fault == "error":
+                req.fault = "error"
+                raise _error(value, "ServiceUnavailable", "Injected server error")
+            if fault in ("throttle", "rate_limited"):
+                req.fault = fault
+                raise _Reply(429, {"error": "TooManyRequests", "description": "Rate limit exceeded"},
+                             {"Retry-After": str(value)})
+            auth = emu.authenticate(self.headers.get("Authorization"))
+            for method, pattern, name in ROUTES:
+                match = pattern.fullmatch(parts.path)
+                if match and method == self.command:
+                    with emu.store.lock:
+                        reply = getattr(emu, name)(req, auth, *match.groups())
+                        created = name == "create_ticket" and reply.headers.get("x-idempotency-lookup") != "hit"
+                        if created and emu.plan.reset_after_create():
+                            req.fault = "reset_after_create"
+                            self._drop(req)
+                            return
+                    raise reply
+            raise _error(404, "InvalidEndpoint", f"Not found: {self.command} {parts.path}")
+        except _Reply as reply:
+            self._send(req, reply)
+        except Exception as exc:  # a bug in the emulator must still answer, as a 500
+            self._send(req, _error(500, "InternalError", f"emulator bug: {exc!r}"))
+
+    def _send(self, req: LoggedRequest, reply: _Reply) -> None:
+        limit, remaining, reset = self.emulator.plan.rate_limit_status()
+        data = json.dumps(reply.body).encode()
+        req.status = reply.status
+        self.emulator.log(req)
+        self.send_response(reply.status, HTTPStatus(reply.status).phrase)
+        headers = {"Content-Type": "application/json; charset=utf-8", "Content-Length": str(len(data)),
+                   "X-Rate-Limit": str(limit), "X-Rate-Limit-Remaining": str(remaining), "ratelimit-reset": str(reset)}
+        headers.update(reply.headers)
+        for name, value in headers.items():
+            self.send_header(name, value)
+        self.end_headers()
+        self.wfile.write(data)
+
+    def _drop(self, req: LoggedRequest) -> None:
+        """TCP RST with no response: the client can't know the ticket exists."""
+        self.emulator.log(req)
+        self.connection.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+        self.connection.close()
+        self.close_connection = True
+        self._dropped = True
+
+    def finish(self) -> None:
+        if not self._dropped:
+            super().finish()
