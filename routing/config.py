@@ -129,9 +129,9 @@ class RoutingSettings(BaseModel):
             InitErrorDetails(
                 type=PydanticCustomError(
                     "unknown_custom_field",
-                    "unknown custom field {name!r} in rule {rule!r}: add it to [zendesk.custom_fields] "
+                    "unknown custom field {name} in rule {rule}: add it to [zendesk.custom_fields] "
                     "with its Zendesk field id",
-                    {"name": name, "rule": rule.name},
+                    {"name": repr(name), "rule": repr(rule.name)},
                 ),
                 loc=(*loc, "rules", index, "set", "custom_fields", name),
                 input=name,

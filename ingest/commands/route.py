@@ -1,16 +1,52 @@
-"""PLACEHOLDER: `bso-ingest route` is being built (see docs/ARCHITECTURE.md)."""
+"""`bso-ingest route FILE...`: how each message would be routed, and why (JSON Lines).
+
+One line per file: the portal fields read from the mail, the rule that
+matched (null: the default), the conditions that decided it, every reason in
+plain words, and the Zendesk fields the ticket would get.
+"""
 from __future__ import annotations
 
 import argparse
-import sys
+import json
+from typing import Any
+
+from parsers import ParseError, parse
+from routing.engine import route_with_decision
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("route", help="(not built yet)")
-    p.add_argument("rest", nargs="*")
+    p = sub.add_parser("route", help="show the routing decision for .eml files, with its reasons, as JSON Lines")
+    p.add_argument("files", nargs="+", metavar="FILE")
     p.set_defaults(func=run)
 
 
+def explain(source: str, raw: bytes, settings: Any) -> dict[str, Any]:
+    email = parse(raw)
+    result, decision = route_with_decision(email, settings)
+    zendesk = result.model_dump(mode="json", exclude={"fields", "reasons", "rule"})
+    return {
+        "source": source,
+        "subject": email.subject,
+        "fields": result.fields.model_dump(mode="json"),
+        "rule": result.rule,
+        "conditions": [{"key": c.key, "holds": c.holds, "why": c.sentence} for c in decision.checks],
+        "reasons": result.reasons,
+        "zendesk": zendesk,
+    }
+
+
 def run(args: argparse.Namespace) -> int:
-    print("bso-ingest route: not built yet", file=sys.stderr)
-    return 1
+    status = 0
+    for source in args.files:
+        try:
+            with open(source, "rb") as fh:
+                raw = fh.read()
+            line = explain(source, raw, args.settings)
+        except OSError as exc:
+            line, status = {"source": source, "error": f"cannot read file: {exc.strerror}"}, 1
+        except ParseError as exc:
+            line, status = {"source": source, "error": str(exc)}, 1
+        except Exception as exc:  # never a traceback: name the file and the reason
+            line, status = {"source": source, "error": f"unexpected {type(exc).__name__}: {exc}"}, 1
+        print(json.dumps(line, ensure_ascii=False), flush=True)
+    return status
