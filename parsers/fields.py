@@ -143,9 +143,13 @@ def _sources(email: Email) -> Iterable[list[str]]:
         yield _own_lines(html_form_lines(html), reply)
 
 
+_QUOTE_PREFIX = re.compile(r"^\s*(?:>\s?)+")
+
+
 def _own_lines(lines: list[str], reply: bool) -> list[str]:
     if not reply:
-        return lines
+        # A new mail or a forward owns everything it carries, quoted or not.
+        return [_QUOTE_PREFIX.sub("", line) for line in lines]
     text = "\n".join(lines)
     cut = min((m.start() for p in _QUOTE_STARTS if (m := p.search(text))), default=len(text))
     return [line for line in text[:cut].splitlines() if not line.lstrip().startswith(">")]
