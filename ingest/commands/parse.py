@@ -6,6 +6,7 @@ import json
 import sys
 
 from parsers import ParseError, parse
+from parsers.classify import classify
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
@@ -19,7 +20,8 @@ def run(args: argparse.Namespace) -> int:
     for source in args.files:
         try:
             with open(source, "rb") as fh:
-                email = parse(fh.read())
+                # Ops ask "why was this skipped?" of a single file: show automated + reason.
+                email = classify(parse(fh.read()), args.settings)
             line = {"source": source, **email.model_dump(mode="json")}
         except OSError as exc:
             line, status = {"source": source, "error": f"cannot read file: {exc.strerror}"}, 1
