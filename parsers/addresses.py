@@ -34,6 +34,7 @@ def parse_addresses(value: str, defects: list[str] | None = None) -> list[Addres
         addr = addr.strip().strip("<>").strip()
         if "@" not in addr or any(c.isspace() for c in addr):
             continue
-        name = " ".join(name.split())
-        out.append(Address(name="" if name.lower() == addr.lower() else name, email=addr.lower()))
+        if "=?" in name:  # mail-parser leaves words glued to quotes undecoded
+            name = decode_words(name, defects)
+        out.append(Address(name=" ".join(name.split()), email=addr.lower()))
     return out

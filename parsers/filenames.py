@@ -38,8 +38,13 @@ def extension_for(content_type: str) -> str:
     return _EXTENSIONS.get(content_type) or mimetypes.guess_extension(content_type, strict=False) or ".bin"
 
 
-def declared_filename(part: Message, defects: list[str]) -> str | None:
-    """The decoded name from Content-Disposition filename=, else Content-Type name=."""
+def declared_filename(part: Message, defects: list[str], *, location: bool = False) -> str | None:
+    """The decoded name from Content-Disposition filename=, else Content-Type name=.
+
+    With `location`, fall back to the last segment of Content-Location; that
+    only names a part already known to be an attachment (a body part with a
+    Content-Location is still body).
+    """
     for param, header in (("filename", "content-disposition"), ("name", "content-type")):
         raw = part.get_param(param, None, header=header)
         if raw is None:
@@ -47,6 +52,12 @@ def declared_filename(part: Message, defects: list[str]) -> str | None:
         name = _decode_param(raw, defects)
         if name.strip():
             return name
+    # Apple Mail and some web mailers name inline parts only by URL.
+    url = part.get("Content-Location") if location else None
+    if url:
+        tail = str(url).strip().strip('"').split("?", 1)[0].rsplit("/", 1)[-1]
+        if "." in tail:
+            return unescape_header(tail).text
     return None
 
 

@@ -32,6 +32,21 @@ from parsers.parts import collect
 CONTROL_PREFIX = "x-bso-"
 
 
+class _RawHeaders(email.policy.Compat32):
+    """compat32 that hands header values back as stored.
+
+    Plain compat32 wraps a value holding raw 8-bit bytes in a Header object
+    whose str() turns those bytes into U+FFFD; we want the bytes (kept as
+    surrogates) so `charsets.unescape_header` can decode them properly.
+    """
+
+    def header_fetch_parse(self, name: str, value: str) -> str:
+        return value
+
+
+_POLICY = _RawHeaders()
+
+
 def parse(raw: bytes) -> Email:
     """Parse one message.  Raises `ParseError` when it cannot become a ticket."""
     if not isinstance(raw, (bytes, bytearray)):
@@ -40,7 +55,7 @@ def parse(raw: bytes) -> Email:
     if not raw.strip():
         raise ParseError("empty message")
     try:
-        message = email.message_from_bytes(raw, policy=email.policy.compat32)
+        message = email.message_from_bytes(raw, policy=_POLICY)
     except RecursionError:
         raise ParseError("MIME structure nested too deeply to parse") from None
 
@@ -64,6 +79,8 @@ def parse(raw: bytes) -> Email:
     body_text = "\n".join(t for t in plain if t)
     if not body_text.strip() and html:
         body_text = html_to_text(html)
+    if parts.forwarded:
+        body_text = "\n\n".join([body_text, *parts.forwarded]).strip("\n")
 
     return Email(
         key=message_key(raw),

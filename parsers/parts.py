@@ -23,6 +23,7 @@ from email.message import Message
 
 from parsers.charsets import decode_bytes, decode_words, unescape_header
 from parsers.filenames import declared_filename, safe_filename
+from parsers.html_text import html_to_text
 from parsers.model import Attachment
 from parsers.tnef import expand, is_tnef
 
@@ -35,6 +36,9 @@ REPORT_PARTS = frozenset({
 })
 _EMBEDDED_MESSAGES = frozenset({"message/rfc822", "message/global"})
 _BODY_TYPES = frozenset({"text/plain", "text/html"})
+# Other renderings of the same body inside multipart/alternative: the plain
+# and HTML versions already carry the text.
+_ALTERNATIVE_RENDERINGS = frozenset({"text/enriched", "text/richtext", "text/watch-html", "text/x-amp-html"})
 # A crafted message can nest thousands of multiparts; past this depth the
 # rest is ignored (and reported) instead of recursing further.
 MAX_DEPTH = 50
@@ -56,6 +60,8 @@ class Parts:
     plain: list[str] = field(default_factory=list)
     html: list[str] = field(default_factory=list)
     leaves: list[_Leaf] = field(default_factory=list)
+    # Readable text of attached (forwarded) messages, for the ticket body.
+    forwarded: list[str] = field(default_factory=list)
     defects: list[str] = field(default_factory=list)
 
     def attachments(self) -> list[Attachment]:
@@ -79,30 +85,43 @@ class Parts:
 
 def collect(message: Message) -> Parts:
     parts = Parts()
-    _walk(message, parts, depth=0)
+    _walk(message, parts, depth=0, in_report=False)
     return parts
 
 
-def _walk(part: Message, parts: Parts, depth: int) -> None:
+def _walk(part: Message, parts: Parts, depth: int, in_report: bool) -> None:
     if depth > MAX_DEPTH:
         parts.defects.append(f"MIME nesting deeper than {MAX_DEPTH}; inner parts ignored")
         return
     content_type = part.get_content_type()
     if content_type in _EMBEDDED_MESSAGES and depth > 0:
         _add_leaf(part, parts, _embedded_bytes(part), content_type)
+        if not in_report:
+            # A forwarded-as-attachment message: its text is part of what
+            # the customer sent us, so the agent reads it in the ticket too
+            # (a bounce's returned message is not: that is our own mail).
+            _add_forwarded_text(part, parts, depth)
         return
-    if part.is_multipart():
-        children = part.get_payload()
-        if content_type in _EMBEDDED_MESSAGES:
-            # The top-level message itself is message/rfc822 (rare): read
-            # the message inside as this message's body.
-            pass
-        for child in children if isinstance(children, list) else []:
-            _walk(child, parts, depth + 1)
+    payload = part.get_payload()
+    if isinstance(payload, list):
+        in_report = in_report or content_type == "multipart/report"
+        for child in payload:
+            if isinstance(child, Message):
+                _walk(child, parts, depth + 1, in_report)
+        return
+    if part.get_content_maintype() == "multipart":
+        # A multipart without a single boundary line: mail clients show
+        # the content as text, and so do we.
+        parts.defects.append(f"{content_type} without parts: read as text")
+        text = decode_bytes(_payload(part, parts), part.get_content_charset())
+        if text.text.strip():
+            parts.plain.append(text.text)
         return
     if content_type in REPORT_PARTS and depth > 0:
         return
     data = _payload(part, parts)
+    if content_type in _ALTERNATIVE_RENDERINGS and _is_body(part, parts):
+        return
     if content_type in _BODY_TYPES and _is_body(part, parts):
         text = decode_bytes(data, part.get_content_charset())
         if text.defect:
@@ -112,13 +131,29 @@ def _walk(part: Message, parts: Parts, depth: int) -> None:
     _add_leaf(part, parts, data, content_type)
 
 
+def _add_forwarded_text(part: Message, parts: Parts, depth: int) -> None:
+    inner = part.get_payload()
+    if not (isinstance(inner, list) and inner and isinstance(inner[0], Message) and inner[0].keys()):
+        return
+    message = inner[0]
+    nested = Parts()
+    _walk(message, nested, depth + 1, in_report=False)
+    text = "\n".join(nested.plain).strip() or html_to_text("\n".join(nested.html))
+    lines = ["---------- Forwarded message ----------"]
+    for name in ("From", "Date", "Subject", "To", "Cc"):
+        value = message.get(name)
+        if value is not None:
+            lines.append(f"{name}: {' '.join(decode_words(unescape_header(str(value)).text).split())}")
+    parts.forwarded.append("\n".join(lines) + "\n\n" + text + "".join(f"\n\n{t}" for t in nested.forwarded))
+
+
 def _is_body(part: Message, parts: Parts) -> bool:
     disposition = part.get_content_disposition()
     return disposition != "attachment" and declared_filename(part, []) is None
 
 
 def _add_leaf(part: Message, parts: Parts, data: bytes, content_type: str) -> None:
-    name = declared_filename(part, parts.defects)
+    name = declared_filename(part, parts.defects, location=True)
     if is_tnef(content_type, name):
         files = expand(data)
         if files is None:
