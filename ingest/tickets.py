@@ -1,0 +1,189 @@
+"""Email + Route → the Zendesk request payloads, shaped as Zendesk's own email
+channel would make the ticket.  Pure functions: no HTTP, no clock.
+
+- The sender is `requester: {name, email}` and there is no `submitter_id`, so
+  the requester is also the submitter and authors the first, public comment.
+  Zendesk finds or creates the user from that object: no user lookups.
+- CCs come from To + Cc + the portal's "Usuários em Cópia", without our own
+  support addresses and without the requester; Zendesk takes at most 48, so
+  the rest are named in the comment instead of being lost.
+- Attachments over the size limit or with a blocked extension are left out
+  and the comment says which and why, so the ticket is never lost over them.
+"""
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable
+from dataclasses import dataclass
+from pathlib import PurePosixPath
+from typing import TYPE_CHECKING, Any
+
+from parsers.model import Attachment, Email
+from routing.model import Route
+
+if TYPE_CHECKING:
+    from ingest.settings import Settings
+
+EXTERNAL_ID_PREFIX = "bso-ingest:"
+# What Zendesk accepts as an address; anything else would make it refuse the
+# whole ticket (422), so such a CC is named in the comment instead.
+_ADDRESS = re.compile(r"^[^@\s<>(),;:\"]+@[^@\s<>(),;:\"]+\.[^@\s<>(),;:\"]+$")
+SUBJECT_MAX = 150
+
+
+@dataclass(frozen=True)
+class LeftOut:
+    """An attachment not sent to Zendesk, and why (shown to agents in the comment)."""
+
+    filename: str
+    reason: str
+
+
+@dataclass(frozen=True)
+class Plan:
+    """Everything one create or comment needs: the files to upload first and
+    the JSON to send once their upload token is known."""
+
+    uploads: list[Attachment]
+    left_out: list[LeftOut]
+    ccs: list[str]
+    extra_ccs: list[str]  # beyond Zendesk's CC limit, listed in the comment
+    bad_ccs: list[str]  # not valid addresses, listed in the comment
+
+
+def external_id(email: Email) -> str:
+    return EXTERNAL_ID_PREFIX + email.key
+
+
+def subject(email: Email) -> str:
+    """The subject, else the first non-blank body line (as the email channel does)."""
+    text = " ".join(email.subject.split())
+    if not text:
+        text = next((" ".join(line.split()) for line in email.body_text.splitlines() if line.strip()), "")
+    if len(text) > SUBJECT_MAX:
+        text = text[: SUBJECT_MAX - 1].rstrip() + "…"
+    return text or "(no subject)"
+
+
+def recipient(email: Email, support_addresses: list[str]) -> str | None:
+    """The support address the mail was sent to: the first of To/Cc that is ours,
+    else our first support address."""
+    ours = {a.lower(): a for a in support_addresses}
+    for addr in [*email.to, *email.cc]:
+        if addr.lower() in ours:
+            return ours[addr.lower()]
+    return support_addresses[0] if support_addresses else None
+
+
+def split_attachments(attachments: Iterable[Attachment], settings: "Settings") -> tuple[list[Attachment], list[LeftOut]]:
+    """(to upload, left out with the reason)."""
+    limits = settings.attachments
+    blocked = {e.lower() if e.startswith(".") else "." + e.lower() for e in limits.blocked_extensions}
+    keep: list[Attachment] = []
+    left: list[LeftOut] = []
+    for att in attachments:
+        ext = PurePosixPath(att.filename.lower()).suffix
+        if ext in blocked:
+            left.append(LeftOut(att.filename, f"file type {ext} is blocked"))
+        elif att.size > limits.max_bytes:
+            left.append(LeftOut(att.filename, f"{_mb(att.size)} is over the {_mb(limits.max_bytes)} limit"))
+        else:
+            keep.append(att)
+    return keep, left
+
+
+def _mb(size: int) -> str:
+    return f"{size / (1024 * 1024):.1f} MB"
+
+
+def cc_addresses(email: Email, route: Route, settings: "Settings") -> tuple[list[str], list[str], list[str]]:
+    """(CCs for Zendesk, CCs beyond the limit, invalid addresses), lowercased, in mail order."""
+    excluded = {a.lower() for a in settings.routing.support_addresses} | {email.requester.email.lower()}
+    seen: set[str] = set()
+    good: list[str] = []
+    bad: list[str] = []
+    for addr in [*email.to, *email.cc, *route.extra_ccs]:
+        addr = addr.strip().lower()
+        if not addr or addr in excluded or addr in seen:
+            continue
+        seen.add(addr)
+        (good if _ADDRESS.match(addr) else bad).append(addr)
+    limit = settings.zendesk.max_ccs
+    return good[:limit], good[limit:], bad
+
+
+def plan(email: Email, route: Route | None, settings: "Settings") -> Plan:
+    uploads, left_out = split_attachments(email.attachments, settings)
+    # A comment on an existing ticket leaves its CCs alone (route is None).
+    ccs, extra, bad = cc_addresses(email, route, settings) if route is not None else ([], [], [])
+    return Plan(uploads, left_out, ccs, extra, bad)
+
+
+def comment_body(email: Email, p: Plan) -> str:
+    """The mail's text plus a note on anything that could not go into Zendesk."""
+    parts = [email.body_text.strip() or "(message without text)"]
+    notes: list[str] = []
+    if p.left_out:
+        notes.append("Attachments not included:\n" + "\n".join(f"- {x.filename}: {x.reason}" for x in p.left_out))
+    if p.extra_ccs:
+        notes.append("Also in copy (over Zendesk's limit of CCs): " + ", ".join(p.extra_ccs))
+    if p.bad_ccs:
+        notes.append("Addresses in copy that are not valid: " + ", ".join(p.bad_ccs))
+    if notes:
+        parts.append("---\n" + "\n\n".join(notes))
+    return "\n\n".join(parts)
+
+
+def ticket_payload(
+    email: Email,
+    route: Route,
+    settings: "Settings",
+    p: Plan,
+    upload_token: str | None,
+    *,
+    followup_of: int | None = None,
+) -> dict[str, Any]:
+    """The body of `POST /api/v2/tickets`."""
+    comment: dict[str, Any] = {"body": comment_body(email, p), "public": True}
+    if upload_token:
+        comment["uploads"] = [upload_token]
+    ticket: dict[str, Any] = {
+        "subject": subject(email),
+        "comment": comment,
+        "requester": _requester(email),
+        "external_id": external_id(email),
+        "tags": list(dict.fromkeys([settings.zendesk.email_tag, *route.tags])),
+    }
+    if p.ccs:
+        ticket["email_ccs"] = [{"user_email": addr, "action": "put"} for addr in p.ccs]
+    to = recipient(email, settings.routing.support_addresses)
+    if to:
+        ticket["recipient"] = to
+    group = route.group_id if route.group_id is not None else settings.routing.default_group_id
+    if group is not None:
+        ticket["group_id"] = group
+    if route.priority:
+        ticket["priority"] = route.priority
+    if route.type:
+        ticket["type"] = route.type
+    if route.custom_fields:
+        ticket["custom_fields"] = [dict(f) for f in route.custom_fields]
+    if followup_of is not None:
+        ticket["via_followup_source_id"] = followup_of
+    return {"ticket": ticket}
+
+
+def _requester(email: Email) -> dict[str, str]:
+    # Without a display name Zendesk names a new user after the address, as
+    # its email channel does; an empty name would be refused.
+    if email.requester.name.strip():
+        return {"name": email.requester.name.strip(), "email": email.requester.email}
+    return {"email": email.requester.email}
+
+
+def comment_payload(email: Email, p: Plan, upload_token: str | None) -> dict[str, Any]:
+    """The `comment` object of a follow-up mail (public; the author is set by the caller)."""
+    comment: dict[str, Any] = {"body": comment_body(email, p)}
+    if upload_token:
+        comment["uploads"] = [upload_token]
+    return comment
