@@ -396,8 +396,15 @@ class Ledger:
                 from sqlalchemy.dialects.sqlite import insert as dialect_insert
             else:
                 from sqlalchemy.dialects.postgresql import insert as dialect_insert
-            stmt = dialect_insert(messages).values(**values).on_conflict_do_nothing(index_elements=["key"])
-            return conn.execute(stmt).rowcount == 1
+            # RETURNING says whether this statement inserted; rowcount is not
+            # reliable for INSERT ... ON CONFLICT across drivers.
+            stmt = (
+                dialect_insert(messages)
+                .values(**values)
+                .on_conflict_do_nothing(index_elements=["key"])
+                .returning(messages.c.key)
+            )
+            return conn.execute(stmt).first() is not None
         # Other back ends: a savepoint keeps the outer transaction usable after the conflict.
         try:
             with conn.begin_nested():

@@ -1,15 +1,22 @@
 """The ledger on a SQLite file in tmp_path: the claim → record protocol and its queries."""
 from __future__ import annotations
 
+import os
+import shutil
+import socket
 import sqlite3
+import subprocess
+import tempfile
 import threading
+import time
+from collections.abc import Iterator
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 import pytest
 
 from ingest.errors import LedgerError
-from ingest.ledger import Ledger, normalize_message_id, raw_key
+from ingest.ledger import Ledger, metadata, normalize_message_id, raw_key
 from ingest.outcomes import Commented, Created, Deferred, Quarantined, Skipped
 
 T0 = datetime(2026, 3, 2, 9, 0, tzinfo=timezone.utc)
@@ -21,10 +28,72 @@ def db_path(tmp_path: Path) -> Path:
     return tmp_path / "var" / "nested" / "ledger.sqlite3"
 
 
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture(scope="module")
+def postgres_url() -> Iterator[str]:
+    """A throwaway PostgreSQL server on loopback, or a skip saying what is missing."""
+    pytest.importorskip("psycopg", reason="psycopg not installed (pip install -e .[postgres])")
+    initdb = shutil.which("initdb") or next(iter(sorted(Path("/usr/lib/postgresql").glob("*/bin/initdb"))), None)
+    if initdb is None:
+        pytest.skip("PostgreSQL server binaries (initdb, postgres) not found")
+    bindir = Path(initdb).parent
+    # PostgreSQL refuses to run as root: run it as the `postgres` user then.
+    as_user: list[str] = []
+    root = Path(tempfile.mkdtemp(prefix="bso-pg-"))
+    if os.geteuid() == 0:
+        if shutil.which("runuser") is None:
+            pytest.skip("running as root without runuser: cannot start PostgreSQL")
+        try:
+            shutil.chown(root, "postgres")
+        except (LookupError, OSError):
+            pytest.skip("running as root and no `postgres` user to run PostgreSQL as")
+        as_user = ["runuser", "-u", "postgres", "--"]
+    port = _free_port()
+    proc = None
+    try:
+        subprocess.run([*as_user, str(bindir / "initdb"), "-D", str(root / "data"), "-A", "trust", "-U", "bso",
+                        "--no-sync", "-E", "UTF8"], check=True, capture_output=True, timeout=120)
+        proc = subprocess.Popen(
+            [*as_user, str(bindir / "postgres"), "-D", str(root / "data"), "-p", str(port), "-k", str(root),
+             "-c", "listen_addresses=127.0.0.1", "-c", "fsync=off"],
+            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        )
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                with socket.create_connection(("127.0.0.1", port), timeout=1):
+                    break
+            except OSError:
+                if proc.poll() is not None or time.monotonic() > deadline:
+                    pytest.skip("PostgreSQL did not start")
+                time.sleep(0.1)
+        yield f"postgresql+psycopg://bso@127.0.0.1:{port}/postgres"
+    finally:
+        if proc is not None:
+            proc.terminate()
+            proc.wait(timeout=30)
+        shutil.rmtree(root, ignore_errors=True)
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def ledger_url(request: pytest.FixtureRequest, db_path: Path) -> str:
+    if request.param == "sqlite":
+        return f"sqlite:///{db_path}"
+    return request.getfixturevalue("postgres_url")
+
+
 @pytest.fixture
-def ledger(db_path: Path) -> Ledger:
-    led = Ledger.from_url(f"sqlite:///{db_path}")
+def ledger(ledger_url: str) -> Iterator[Ledger]:
+    """The same ledger tests on SQLite and on PostgreSQL (each test starts empty)."""
+    led = Ledger.from_url(ledger_url)
     yield led
+    if led.engine.dialect.name != "sqlite":
+        metadata.drop_all(led.engine)
     led.close()
 
 
@@ -34,7 +103,8 @@ def claim(ledger: Ledger, key: str, *, now: datetime = T0, sender: str = "Ana@Cl
                         ref=ref, now=now)
 
 
-def test_creates_the_sqlite_directory_and_uses_wal(ledger: Ledger, db_path: Path) -> None:
+def test_creates_the_sqlite_directory_and_uses_wal(db_path: Path) -> None:
+    Ledger.from_url(f"sqlite:///{db_path}").close()
     assert db_path.is_file()
     with sqlite3.connect(db_path) as conn:
         assert conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
@@ -165,23 +235,24 @@ def test_stats_counts_by_state(ledger: Ledger) -> None:
     assert ledger.stats() == {"claimed": 1, "created": 2, "commented": 0, "skipped": 1, "quarantined": 0}
 
 
-def test_state_survives_reopening_the_file(db_path: Path) -> None:
-    first = Ledger.from_url(f"sqlite:///{db_path}")
+def test_state_survives_reopening(ledger_url: str) -> None:
+    first = Ledger.from_url(ledger_url)
     claim(first, "k1")
     first.record("k1", Created(ticket_id=9), T0)
     first.close()
 
-    second = Ledger.from_url(f"sqlite:///{db_path}")
+    second = Ledger.from_url(ledger_url)
     try:
         again = claim(second, "k1")
         assert (again.fresh, again.ticket_id) == (False, 9)
     finally:
+        metadata.drop_all(second.engine)
         second.close()
 
 
-def test_concurrent_claims_of_one_key_give_exactly_one_fresh(db_path: Path) -> None:
-    # Two ledgers on one file behave like the service and a `send` side by side.
-    ledgers = [Ledger.from_url(f"sqlite:///{db_path}") for _ in range(2)]
+def test_concurrent_claims_of_one_key_give_exactly_one_fresh(ledger_url: str) -> None:
+    # Two ledgers on one database behave like the service and a `send` side by side.
+    ledgers = [Ledger.from_url(ledger_url) for _ in range(2)]
     results: list[bool] = []
     lock = threading.Lock()
     barrier = threading.Barrier(8)
@@ -197,6 +268,7 @@ def test_concurrent_claims_of_one_key_give_exactly_one_fresh(db_path: Path) -> N
         t.start()
     for t in threads:
         t.join()
+    metadata.drop_all(ledgers[0].engine)
     for led in ledgers:
         led.close()
     assert sorted(results) == [False] * 7 + [True]
