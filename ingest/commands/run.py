@@ -1,16 +1,122 @@
-"""PLACEHOLDER: `bso-ingest run` is being built (see docs/ARCHITECTURE.md)."""
+"""`bso-ingest run [--once]`: the ingestion service.
+
+Without options it runs until SIGTERM/SIGINT: polls the inbox every
+`imap.poll_interval_seconds` and waits in IMAP IDLE in between.  `--once`
+drains the inbox, prints a summary line and exits.
+
+On embedded defaults (no settings file) it reads a local Maildir demo inbox
+(`var/demo-inbox`, seeded with the packaged demo messages) and uses the
+dry-run sink, which prints the tickets it would create: no Zendesk or IMAP
+account needed.  A dry run only reads the mailbox (see Service.file_mail).
+
+Exit status: 0 done; 2 bad settings; 3 Zendesk refused our credentials;
+69 the mailbox or ledger could not be reached (--once, or at start);
+75 another run holds the lock.
+"""
 from __future__ import annotations
 
 import argparse
+import json
+import logging
 import sys
+from datetime import datetime, timezone
+
+from ingest.errors import IngestError, LockedError, SourceError
+from ingest.lock import RunLock
+from ingest.pipeline import build_pipeline
+from ingest.service import EXIT_LOCKED, EXIT_UNAVAILABLE, Service, default_scheduler
+from ingest.settings import Settings
+from ingest.sources import build_source, describe
+
+log = logging.getLogger("ingest.run")
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("run", help="(not built yet)")
-    p.add_argument("rest", nargs="*")
+    p = sub.add_parser(
+        "run",
+        help="ingest mail: poll the inbox (IMAP IDLE in between) until stopped",
+        description="Turn the inbox's mail into Zendesk tickets, exactly once.",
+    )
+    p.add_argument("--once", action="store_true", help="drain the inbox, print a summary and exit")
     p.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
-    print("bso-ingest run: not built yet", file=sys.stderr)
-    return 1
+    settings: Settings = args.settings
+    configure_logging(settings)
+    lock = RunLock(settings.service.lock_path, f"{describe(settings)} ledger={settings.ledger.url}")
+    try:
+        lock.acquire()
+    except LockedError as exc:
+        print(f"bso-ingest run: {exc}", file=sys.stderr)
+        return EXIT_LOCKED
+    try:
+        return _run_locked(settings, once=args.once)
+    finally:
+        lock.release()
+
+
+def _run_locked(settings: Settings, *, once: bool) -> int:
+    try:
+        source = build_source(settings)
+    except SourceError as exc:
+        print(f"bso-ingest run: {exc}", file=sys.stderr)
+        return EXIT_UNAVAILABLE
+    try:
+        pipeline = build_pipeline(settings)
+    except IngestError as exc:
+        source.close()
+        print(f"bso-ingest run: {exc}", file=sys.stderr)
+        return EXIT_UNAVAILABLE
+    dry = settings.service.dry_run
+    service = Service(
+        source,
+        pipeline,
+        poll_interval=settings.imap.poll_interval_seconds,
+        shutdown_grace=settings.service.shutdown_grace_seconds,
+        scheduler=None if once else default_scheduler(),
+        file_mail=not dry,
+    )
+    log.info("reading %s%s", describe(settings), " (dry run: mail is read, not filed)" if dry else "")
+    try:
+        service.install_signal_handlers()
+        code = service.drain() if once else service.run()
+    finally:
+        pipeline.close()
+    if once:
+        print(f"bso-ingest run --once: {service.summary.line()}", flush=True)
+    return code
+
+
+class _JsonFormatter(logging.Formatter):
+    """One JSON object per line, with the pipeline's `extra` fields kept."""
+
+    FIELDS = ("key", "message_id", "origin", "outcome", "ticket_id", "reason")
+
+    def format(self, record: logging.LogRecord) -> str:
+        line = {
+            "time": datetime.fromtimestamp(record.created, timezone.utc).isoformat(),
+            "level": record.levelname,
+            "logger": record.name,
+            "message": record.getMessage(),
+        }
+        line.update({name: getattr(record, name) for name in self.FIELDS if hasattr(record, name)})
+        if record.exc_info:
+            line["traceback"] = self.formatException(record.exc_info)
+        return json.dumps(line, ensure_ascii=False, default=str)
+
+
+def configure_logging(settings: Settings) -> None:
+    """Log lines go to stderr (stdout carries the dry-run tickets and the summary)."""
+    root = logging.getLogger()
+    if root.handlers:
+        return
+    handler = logging.StreamHandler(sys.stderr)
+    if settings.service.log_format == "json":
+        handler.setFormatter(_JsonFormatter())
+    else:
+        handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    root.addHandler(handler)
+    root.setLevel(settings.service.log_level)
+    # APScheduler logs every job run at INFO; our job only raises a flag.
+    logging.getLogger("apscheduler").setLevel(logging.WARNING)

@@ -51,6 +51,9 @@ class MaildirSource:
         if not self.path.exists() and settings.seed_demo:
             seed_demo(self.path)
         try:
+            # An existing empty directory is accepted as a new Maildir.
+            for sub in ("new", "cur", "tmp"):
+                (self.path / sub).mkdir(parents=True, exist_ok=True)
             self._box = mailbox.Maildir(self.path, factory=None, create=True)
             self._folders = {name: self._folder(name) for name in set(FOLDERS.values())}
         except OSError as exc:

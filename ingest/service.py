@@ -1,0 +1,297 @@
+"""The run loop: run() → poll_once() → periodic() → stop? → sleep().
+
+- An APScheduler 3.x interval job (coalesced, one instance at most) says when a
+  poll is due; between polls the loop waits in IMAP IDLE, so new mail is
+  picked up within a second instead of at the next interval.  The job only
+  raises a flag: the mailbox connection belongs to the loop's thread alone.
+- Each message goes through `pipeline.process` (claim → sink → record) and only
+  a final outcome is acknowledged (filed) in the source afterwards.  A
+  Deferred one stays in the inbox for the next poll.
+- Signal handlers only set a flag.  The first SIGTERM/SIGINT lets the current
+  message finish and the loop stop; a watchdog thread ends the process when
+  that takes longer than `service.shutdown_grace_seconds`, or at once on a
+  second signal.  Ending there is safe: the ledger's claim makes a message
+  interrupted mid-way be completed (idempotently) by the next run.
+- A dropped mailbox connection is retried with exponential backoff.
+- ZendeskAuthError stops the service: every further call would fail the same way.
+"""
+from __future__ import annotations
+
+import logging
+import os
+import signal
+import threading
+import time
+from collections import Counter
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from types import FrameType
+from typing import Protocol
+
+from apscheduler.schedulers.background import BackgroundScheduler
+from apscheduler.schedulers.base import BaseScheduler
+
+from ingest.errors import LedgerError, SourceError, ZendeskAuthError
+from ingest.outcomes import Outcome
+from ingest.source import RawMessage
+from ingest.sources import Mailbox
+
+log = logging.getLogger(__name__)
+
+# Exit codes of `bso-ingest run` (sysexits.h where one fits).
+EXIT_OK = 0
+EXIT_UNAVAILABLE = 69  # --once could not read the mailbox
+EXIT_LOCKED = 75  # another run holds the lock (EX_TEMPFAIL: try later)
+EXIT_AUTH = 3  # Zendesk refused our credentials (the same code as `send`)
+
+MAX_BACKOFF_SECONDS = 60.0
+HEARTBEAT_SECONDS = 300.0
+
+
+class Processor(Protocol):
+    def process(self, msg: RawMessage) -> Outcome: ...
+
+
+@dataclass
+class Summary:
+    """What a run did, by outcome kind, plus failures that left mail in place."""
+
+    outcomes: Counter[str] = field(default_factory=Counter)
+    ack_failures: int = 0
+    errors: int = 0
+
+    @property
+    def handled(self) -> int:
+        return sum(self.outcomes.values())
+
+    def line(self) -> str:
+        kinds = ("created", "commented", "skipped", "quarantined", "deferred")
+        counts = " ".join(f"{kind}={self.outcomes.get(kind, 0)}" for kind in kinds)
+        return f"{self.handled} messages: {counts} ack_failed={self.ack_failures} errors={self.errors}"
+
+
+class ServiceStopped(Exception):
+    """Raised inside the loop to leave it with an exit code."""
+
+    def __init__(self, code: int, reason: str) -> None:
+        super().__init__(reason)
+        self.code = code
+
+
+class Service:
+    def __init__(
+        self,
+        source: Mailbox,
+        pipeline: Processor,
+        *,
+        poll_interval: float = 60.0,
+        shutdown_grace: float = 10.0,
+        clock: Callable[[], float] = time.monotonic,
+        sleep: Callable[[float], None] = time.sleep,
+        scheduler: BaseScheduler | None = None,
+        file_mail: bool = True,
+    ) -> None:
+        self.source = source
+        self.pipeline = pipeline
+        self.poll_interval = poll_interval
+        self.shutdown_grace = shutdown_grace
+        self.clock = clock
+        self._sleep = sleep
+        self.scheduler = scheduler
+        # False in a dry run: its ledger lives in memory, so filing mail would
+        # leave no record of why it moved.  The mailbox is then only read.
+        self.file_mail = file_mail
+        self.summary = Summary()
+        self._due = True
+        self._next_poll = clock()
+        self._backoff = 0.0
+        # Written by signal handlers: plain attributes, nothing that locks.
+        self._signals: list[tuple[int, float]] = []
+        self._stop_requested = False
+        self._last_heartbeat = clock()
+        self._left_alone: set[str] | None = None
+
+    # -- stopping -----------------------------------------------------------
+
+    @property
+    def stopping(self) -> bool:
+        return self._stop_requested or bool(self._signals)
+
+    def request_stop(self) -> None:
+        """Finish the current message, then leave the loop."""
+        self._stop_requested = True
+
+    def _on_signal(self, signum: int, _frame: FrameType | None) -> None:
+        self._signals.append((signum, self.clock()))
+
+    def install_signal_handlers(self) -> None:
+        for signum in (signal.SIGTERM, signal.SIGINT):
+            signal.signal(signum, self._on_signal)
+        threading.Thread(target=self._watchdog, name="shutdown-watchdog", daemon=True).start()
+
+    def _watchdog(self) -> None:
+        while True:
+            time.sleep(0.1)
+            if not self._signals:
+                continue
+            signum, first = self._signals[0]
+            if len(self._signals) > 1:
+                log.warning("second signal: exiting now; unfinished messages are completed by the next run")
+                os._exit(128 + self._signals[1][0])
+            if self.clock() - first > self.shutdown_grace:
+                log.warning("the current message did not finish within %.0fs of the signal: exiting now",
+                            self.shutdown_grace)
+                os._exit(128 + signum)
+
+    # -- the loop -----------------------------------------------------------
+
+    def run(self) -> int:
+        """Polls until stopped; returns the process exit code."""
+        self._start_scheduler()
+        try:
+            while True:
+                finished = self.poll_once()
+                self.periodic()
+                if self.stopping:
+                    log.info("stopping: %s", self.summary.line())
+                    return EXIT_OK
+                if finished:
+                    continue  # mail may have arrived while we worked: look again first
+                self.sleep()
+        except ServiceStopped as stop:
+            log.error("%s", stop)
+            return stop.code
+        finally:
+            if self.scheduler is not None and self.scheduler.running:
+                self.scheduler.shutdown(wait=False)
+            self.source.close()
+
+    def drain(self) -> int:
+        """`run --once`: polls until a pass files nothing more; returns the exit code."""
+        # Deferred or failed messages are tried once per drain, not once per pass.
+        self._left_alone = set()
+        try:
+            while not self.stopping:
+                self._due = True
+                if not self.poll_once():
+                    break
+        except ServiceStopped as stop:
+            log.error("%s", stop)
+            return stop.code
+        finally:
+            self.source.close()
+        return EXIT_UNAVAILABLE if self._backoff else EXIT_OK
+
+    def poll_once(self) -> int:
+        """One pass over the inbox; returns how many messages were filed."""
+        self._due = False
+        self._next_poll = self.clock() + self.poll_interval
+        finished = 0
+        try:
+            for msg in self.source.fetch():
+                if self.stopping:
+                    break
+                if self._left_alone is not None and msg.ref in self._left_alone:
+                    continue
+                finished += self._handle(msg)
+        except SourceError as exc:
+            self._backoff = min(MAX_BACKOFF_SECONDS, max(1.0, self._backoff * 2))
+            log.warning("mailbox unavailable (%s); retrying in %.0fs", exc, self._backoff)
+            return 0
+        except LedgerError as exc:
+            self._backoff = min(MAX_BACKOFF_SECONDS, max(1.0, self._backoff * 2))
+            log.error("ledger unavailable (%s); retrying in %.0fs", exc, self._backoff)
+            return 0
+        self._backoff = 0.0
+        return finished
+
+    def _handle(self, msg: RawMessage) -> int:
+        try:
+            outcome = self.pipeline.process(msg)
+        except ZendeskAuthError as exc:
+            raise ServiceStopped(EXIT_AUTH, f"Zendesk refused our credentials ({exc}); fix [zendesk] and restart") from exc
+        except LedgerError:
+            raise
+        except Exception:  # a bug must not stop the other messages; this one stays in the inbox
+            self.summary.errors += 1
+            log.exception("%s: processing failed; left in the inbox", msg.origin or msg.ref)
+            self._leave(msg)
+            return 0
+        self.summary.outcomes[outcome.kind] += 1
+        if outcome.kind == "deferred":
+            log.info("%s: deferred (%s); stays in the inbox", msg.origin or msg.ref, outcome.reason)
+            self._leave(msg)
+            return 0
+        if not self.file_mail:
+            return 0
+        try:
+            self.source.ack(msg, outcome)
+        except SourceError as exc:
+            # The ledger has the outcome: the next poll fetches the message
+            # again, the pipeline answers from the ledger, and we file it then.
+            self.summary.ack_failures += 1
+            log.warning("%s: %s", msg.origin or msg.ref, exc)
+            return 0
+        return 1
+
+    def _leave(self, msg: RawMessage) -> None:
+        if self._left_alone is not None:
+            self._left_alone.add(msg.ref)
+
+    def periodic(self) -> None:
+        """Housekeeping between polls: a heartbeat line with the counts so far."""
+        now = self.clock()
+        if now - self._last_heartbeat >= HEARTBEAT_SECONDS:
+            self._last_heartbeat = now
+            log.info("alive: %s", self.summary.line())
+
+    def sleep(self) -> None:
+        """Until the next poll is due, new mail arrives (IDLE) or a stop request."""
+        if self._backoff:
+            self._pause(self._backoff)
+            self._due = True
+            return
+        while not self._poll_due():
+            try:
+                if self.source.wait_for_mail(timeout=self.poll_interval, stop=self._poll_due):
+                    return
+            except SourceError as exc:
+                self._backoff = 1.0
+                log.warning("mailbox connection lost while waiting (%s); reconnecting", exc)
+                self._pause(self._backoff)
+                return
+            # No IDLE (Maildir, or switched off): wait in short slices.
+            if not self._poll_due():
+                self._pause(min(0.5, self.poll_interval))
+
+    def _poll_due(self) -> bool:
+        # Without a scheduler (tests, --once) the injected clock sets the pace.
+        timer = self.scheduler is None and self.clock() >= self._next_poll
+        return self._due or timer or self.stopping
+
+    def _pause(self, seconds: float) -> None:
+        end = self.clock() + seconds
+        while not self.stopping and self.clock() < end:
+            self._sleep(min(0.2, max(end - self.clock(), 0.0)))
+
+    def _start_scheduler(self) -> None:
+        if self.scheduler is None:
+            return
+        self.scheduler.add_job(
+            self._mark_due,
+            "interval",
+            seconds=self.poll_interval,
+            coalesce=True,
+            max_instances=1,
+            id="poll",
+            replace_existing=True,
+        )
+        if not self.scheduler.running:
+            self.scheduler.start()
+
+    def _mark_due(self) -> None:
+        self._due = True
+
+
+def default_scheduler() -> BackgroundScheduler:
+    return BackgroundScheduler(timezone="UTC")
