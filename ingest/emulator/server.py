@@ -228,7 +228,7 @@ class Emulator:
             priority=t.get("priority"), type=t.get("type"), group_id=t.get("group_id"), tags=list(t.get("tags", [])),
             custom_fields=list(t.get("custom_fields", [])), external_id=t.get("external_id"),
             recipient=t.get("recipient"), via_followup_source_id=followup,
-            email_cc_ids=[u.id for u in dict.fromkeys(ccs) if u.id != requester.id],
+            email_cc_ids=[i for i in dict.fromkeys(u.id for u in ccs) if i != requester.id],
         )
         ticket.comments.append(Comment(store.next_id(), author.id, body, comment.get("public", True), files,
                                        updater_id=submitter.id))
@@ -269,7 +269,11 @@ class Emulator:
 
     def list_comments(self, req: LoggedRequest, auth: str, ticket_id: str) -> _Reply:
         ticket = self._ticket(int(ticket_id))
-        return _Reply(200, {"comments": [c.as_json() for c in ticket.comments], "count": len(ticket.comments)})
+        body: dict[str, Any] = {"comments": [c.as_json() for c in ticket.comments], "count": len(ticket.comments)}
+        if "users" in ",".join(req.query.get("include", [])).split(","):
+            ids = dict.fromkeys(c.author_id for c in ticket.comments)
+            body["users"] = [self.store.users[i].as_json() for i in ids]
+        return _Reply(200, body)
 
     def update_ticket(self, req: LoggedRequest, auth: str, ticket_id: str) -> _Reply:
         ticket = self._ticket(int(ticket_id))
