@@ -19,7 +19,7 @@ from typing import NamedTuple
 # WHATWG maps these labels to windows-1252: in practice the 0x80-0x9F range
 # in "latin-1" mail is always cp1252 punctuation (curly quotes, dashes, €),
 # never C1 control characters.
-_AS_CP1252 = {"iso8859-1", "latin-1", "ascii", "cp1252"}
+_AS_CP1252 = {"iso8859-1", "latin-1", "cp1252"}
 _ENCODED_WORD = re.compile(r"=\?([^?\s]+)\?([bBqQ])\?([^?]*?)\?=")
 _BETWEEN_WORDS = re.compile(r"[ \t\r\n]+")
 
@@ -139,6 +139,8 @@ def decode_words(value: str, defects: list[str] | None = None) -> str:
 def _word_bytes(encoding: str, text: str) -> bytes | None:
     if encoding in "bB":
         cleaned = re.sub(r"[^A-Za-z0-9+/]", "", text)
+        if not cleaned and text.strip("="):
+            return None
         cleaned += "=" * (-len(cleaned) % 4)
         try:
             return base64.b64decode(cleaned)

@@ -156,8 +156,9 @@ def _add_leaf(part: Message, parts: Parts, data: bytes, content_type: str) -> No
     name = declared_filename(part, parts.defects, location=True)
     if is_tnef(content_type, name):
         files = expand(data)
-        if files is None:
-            parts.defects.append("winmail.dat is not readable TNEF; attached as it came")
+        if not files:
+            # Unreadable, or only Outlook's rich-text body: keep it as it came.
+            parts.defects.append("winmail.dat holds no readable files; attached as it came")
         else:
             for file in files:
                 index = len(parts.leaves) + 1
