@@ -8,6 +8,7 @@ so the reply cut-off treats it like a quoted plain-text line.
 """
 from __future__ import annotations
 
+from dataclasses import dataclass, field
 from html.parser import HTMLParser
 
 _BLOCK = {
@@ -19,6 +20,18 @@ _SKIP = {"head", "script", "style", "title"}
 _MAX_LABEL = 60
 
 
+@dataclass
+class _Row:
+    table: int  # nesting depth of the table this row belongs to
+    cells: list[str] = field(default_factory=list)
+    open_cell: list[str] | None = None
+
+    def close_cell(self) -> None:
+        if self.open_cell is not None:
+            self.cells.append("".join(self.open_cell))
+            self.open_cell = None
+
+
 class _FormRenderer(HTMLParser):
     def __init__(self) -> None:
         super().__init__(convert_charrefs=True)
@@ -26,14 +39,15 @@ class _FormRenderer(HTMLParser):
         self._line: list[str] = []
         self._quote = 0
         self._skip = 0
-        # One entry per open <tr>: the finished cells, and the open cell's text (or None).
-        self._rows: list[tuple[list[str], list[str] | None]] = []
+        # Open rows, innermost last; more than one only for tables nested in cells.
+        self._rows: list[_Row] = []
+        self._tables = 0
         # Tag stack depth at which each quote started, so only its own end tag closes it.
         self._quote_tags: list[str] = []
 
     # --- text sinks -------------------------------------------------------
     def _cell(self) -> list[str] | None:
-        return self._rows[-1][1] if self._rows else None
+        return self._rows[-1].open_cell if self._rows else None
 
     def _write(self, text: str) -> None:
         cell = self._cell()
@@ -72,20 +86,24 @@ class _FormRenderer(HTMLParser):
             self._quote += 1
             self._quote_tags.append(tag)
         elif tag == "tr":
+            # A new row closes an unclosed one of the same table, as browsers do.
+            self._close_rows(self._tables)
             self._break()
-            self._rows.append(([], None))
+            self._rows.append(_Row(self._tables))
         elif tag in ("td", "th") and self._rows:
-            cells, open_cell = self._rows[-1]
-            if open_cell is not None:  # an unclosed <td> before this one
-                cells.append("".join(open_cell))
-            self._rows[-1] = (cells, [])
-        elif tag == "table" and self._cell() is not None:
-            # A table nested in a cell: what the outer row held so far is
-            # written out as plain lines; the inner rows render on their own.
-            cells, open_cell = self._rows.pop()
-            self._emit_row(cells + ["".join(open_cell or [])])
-            self._rows.append(([], None))
-        elif tag in _BLOCK or tag == "table":
+            self._rows[-1].close_cell()  # an unclosed <td> before this one
+            self._rows[-1].open_cell = []
+        elif tag == "table":
+            if self._cell() is not None:
+                # A table nested in a cell: what the outer row held so far is
+                # written out as plain lines; the inner rows render on their own.
+                row = self._rows.pop()
+                row.close_cell()
+                self._emit_row(row.cells)
+                self._rows.append(_Row(row.table))
+            self._break()
+            self._tables += 1
+        elif tag in _BLOCK:
             self._break()
 
     def handle_startendtag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
@@ -103,27 +121,30 @@ class _FormRenderer(HTMLParser):
             self._quote_tags.pop()
             self._quote -= 1
         elif tag in ("td", "th") and self._rows:
-            cells, open_cell = self._rows[-1]
-            if open_cell is not None:
-                cells.append("".join(open_cell))
-            self._rows[-1] = (cells, None)
-        elif tag == "tr" and self._rows:
-            cells, open_cell = self._rows.pop()
-            if open_cell is not None:
-                cells.append("".join(open_cell))
-            self._emit_row(cells)
-        elif tag in _BLOCK or tag == "table":
+            self._rows[-1].close_cell()
+        elif tag == "tr":
+            self._close_rows(self._tables)
+        elif tag == "table":
+            self._close_rows(self._tables)
+            self._tables = max(0, self._tables - 1)
+            self._break()
+        elif tag in _BLOCK:
             self._break()
 
     def handle_data(self, data: str) -> None:
         if not self._skip:
             self._write(data)
 
+    def _close_rows(self, table: int) -> None:
+        """Emits and closes the open rows of table depth `table` and deeper."""
+        while self._rows and self._rows[-1].table >= table:
+            row = self._rows.pop()
+            row.close_cell()
+            self._emit_row(row.cells)
+
     def finish(self) -> list[str]:
         self.close()
-        while self._rows:
-            cells, open_cell = self._rows.pop()
-            self._emit_row(cells + (["".join(open_cell)] if open_cell is not None else []))
+        self._close_rows(0)
         self._break()
         return self.lines
 

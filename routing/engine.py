@@ -6,6 +6,7 @@ a sentence in `Route.reasons`.
 """
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -20,6 +21,8 @@ from routing.model import Route
 
 if TYPE_CHECKING:
     from ingest.settings import Settings
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -109,6 +112,7 @@ def route_with_decision(email: Email, settings: "Settings") -> tuple[Route, Deci
         reasons.append(f"required fields missing: {', '.join(missing)}; tagged {cfg.incomplete_tag}")
 
     ours = {a.lower() for a in cfg.support_addresses} | {email.requester.email.lower()}
+    log.info("routed %s (%s): %s", email.key, email.message_id or "no Message-ID", "; ".join(reasons))
     return (
         Route(
             fields=fields, group_id=group_id, priority=priority, type=ticket_type,

@@ -186,3 +186,10 @@ def test_forward_marker_in_body_keeps_forwarded_text_despite_in_reply_to() -> No
 
 def test_reply_to_a_forward_is_a_reply() -> None:
     assert extract_fields(mail(OUTLOOK_QUOTE, subject="RES: ENC: Lentidão")).product is None
+
+
+def test_html_rows_without_end_tags_and_nested_layout_tables() -> None:
+    html = ("<table><tr><td>Produto<td>RM<tr><td>Módulo</td><td>Fiscal</table>"
+            "<table><tr><td><table><tr><td>Versão</td><td>12.1</td></tr></table></td><td>logo</td></tr></table>")
+    fields = extract_fields(mail(html=html))
+    assert (fields.product, fields.module, fields.version) == ("RM", "Fiscal", "12.1")
