@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass, field
+from pathlib import Path
 from datetime import datetime, timezone
 
 import pytest
@@ -141,3 +142,23 @@ def test_patterns_come_from_settings(ledger: Ledger) -> None:
     sink = FakeTickets({9: info(9)})
     assert find_thread(mail(subject="Re: Case 9"), ledger, sink, settings) is not None
     assert find_thread(mail(subject="Re: [Chamado 9]"), ledger, sink, settings) is None
+
+
+def _ptbr(name: str) -> Path:
+    from tests.conftest import corpus_dir
+
+    return corpus_dir("ptbr") / f"{name}.eml"
+
+
+@pytest.mark.parametrize("name", ["d02_gmail_reply_quoted", "d03_outlook_res_reply"])
+def test_ptbr_replies_thread_by_subject_only_for_their_requester(ledger: Ledger, name: str) -> None:
+    from parsers import parse
+
+    email = parse(_ptbr(name).read_bytes())
+    number = mentioned_ticket(email, SETTINGS)
+    assert number is not None
+    theirs = FakeTickets({number: info(number, requester=email.requester.email)})
+    thread = find_thread(email, ledger, theirs, SETTINGS)
+    assert thread is not None and (thread.action, thread.ticket_id) == ("comment", number)
+    someone_elses = FakeTickets({number: info(number, requester="outra@empresa.com.br")})
+    assert find_thread(email, ledger, someone_elses, SETTINGS) is None
