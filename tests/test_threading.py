@@ -13,7 +13,9 @@ from ingest.outcomes import Created
 from ingest.settings import Settings
 from ingest.sink import TicketInfo
 from ingest.threading import Thread, find_thread, mention_tags, mentioned_ticket
+from parsers import parse
 from parsers.model import Address, Email
+from tests.conftest import corpus_dir
 
 T0 = datetime(2026, 3, 2, 9, 0, tzinfo=timezone.utc)
 SETTINGS = Settings()
@@ -145,15 +147,11 @@ def test_patterns_come_from_settings(ledger: Ledger) -> None:
 
 
 def _ptbr(name: str) -> Path:
-    from tests.conftest import corpus_dir
-
     return corpus_dir("ptbr") / f"{name}.eml"
 
 
 @pytest.mark.parametrize("name", ["d02_gmail_reply_quoted", "d03_outlook_res_reply"])
 def test_ptbr_replies_thread_by_subject_only_for_their_requester(ledger: Ledger, name: str) -> None:
-    from parsers import parse
-
     email = parse(_ptbr(name).read_bytes())
     number = mentioned_ticket(email, SETTINGS)
     assert number is not None
