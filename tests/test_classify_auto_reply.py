@@ -69,3 +69,12 @@ def test_classify_leaves_customer_mail_unchanged() -> None:
     email = mail()
     result = classify(email, SETTINGS)
     assert result is email and result.automated is None and result.automated_reason is None
+
+
+def test_a_read_receipt_is_an_auto_reply_not_a_bounce() -> None:
+    # MDNs come from the null sender too; they are answered by software, not people.
+    email = Email(key="k", requester=Address(email="ana@cliente.com.br"), subject="Lida: Erro no RM",
+                  mime_type="multipart/report", report_type="disposition-notification",
+                  headers={"return-path": ["<>"]})
+    result = classify(email, SETTINGS)
+    assert result.automated == "auto_reply" and "read receipt" in (result.automated_reason or "")
