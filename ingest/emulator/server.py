@@ -134,7 +134,7 @@ class Emulator:
             self.requests.clear()
 
     def start(self) -> "Emulator":
-        self._thread = threading.Thread(target=self.httpd.serve_forever, name="zendesk-emulator", daemon=True)
+        self._thread = threading.Thread(target=self.httpd.serve_forever, args=(0.05,), name="zendesk-emulator", daemon=True)
         self._thread.start()
         return self
 
@@ -368,6 +368,9 @@ class Emulator:
 
 class _Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
+    # Headers and body go out in two writes; with Nagle on, each response
+    # waits ~40 ms for a delayed ACK.
+    disable_nagle_algorithm = True
     emulator: Emulator
     _dropped = False
 
