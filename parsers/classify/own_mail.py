@@ -8,7 +8,6 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
 
-from parsers.classify.signals import has_header, header
 from parsers.model import Email
 
 if TYPE_CHECKING:
