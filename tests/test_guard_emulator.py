@@ -1,30 +1,19 @@
 """A burst of 100 mails from one sender, through the Pipeline into the Zendesk emulator: at most 20 tickets."""
 from __future__ import annotations
 
-from collections.abc import Iterator
 from datetime import datetime, timedelta, timezone
 from email.message import EmailMessage
 from email.utils import format_datetime
 
-import pytest
-
-from ingest.emulator import DEFAULT_API_TOKEN, DEFAULT_EMAIL, Emulator
+from ingest.emulator import Emulator
 from ingest.ledger import Ledger
 from ingest.outcomes import Created, Skipped
 from ingest.pipeline import Pipeline
-from ingest.settings import Settings
-from ingest.sink import ZendeskSink
+from ingest.sink import build_sink
 from ingest.source import RawMessage
-from ingest.zendesk import ZendeskClient
+from tests.zendesk_fixtures import emulator_settings, zendesk_emulator  # noqa: F401  (the fixture)
 
 T0 = datetime(2026, 11, 25, 13, 0, tzinfo=timezone.utc)
-
-
-@pytest.fixture
-def emulator() -> Iterator[Emulator]:
-    emu = Emulator().start()
-    yield emu
-    emu.stop()
 
 
 def mail(n: int, sender: str) -> bytes:
@@ -39,12 +28,11 @@ def mail(n: int, sender: str) -> bytes:
     return msg.as_bytes()
 
 
-def test_a_burst_of_100_from_one_sender_yields_at_most_20_tickets(emulator: Emulator) -> None:
-    settings = Settings(service={"dry_run": False},
-                        zendesk={"url": emulator.url, "email": DEFAULT_EMAIL, "api_token": DEFAULT_API_TOKEN})
+def test_a_burst_of_100_from_one_sender_yields_at_most_20_tickets(zendesk_emulator: Emulator) -> None:
+    emulator = zendesk_emulator
+    settings = emulator_settings(emulator)
     clock = {"now": T0}
-    pipe = Pipeline(Ledger.in_memory(), ZendeskSink(ZendeskClient.from_settings(settings.zendesk), settings), settings,
-                    now=lambda: clock["now"])
+    pipe = Pipeline(Ledger.in_memory(), build_sink(settings, sleep=lambda s: None), settings, now=lambda: clock["now"])
     try:
         outcomes = []
         for n in range(100):  # one every 3 s: the whole burst inside the 10-minute window

@@ -12,33 +12,28 @@ from email.utils import format_datetime
 
 import pytest
 
-from ingest.emulator import DEFAULT_EMAIL, DEFAULT_OAUTH_TOKEN, Emulator
+from ingest.emulator import Emulator
 from ingest.ledger import Ledger
 from ingest.outcomes import Commented, Created
 from ingest.pipeline import Pipeline
-from ingest.settings import Settings
-from ingest.sink import ZendeskSink
+from ingest.sink import build_sink
 from ingest.source import RawMessage
-from ingest.zendesk import ZendeskClient
+from tests.zendesk_fixtures import emulator_settings, zendesk_emulator  # noqa: F401  (the fixture)
 
 T0 = datetime(2026, 11, 25, 13, 0, tzinfo=timezone.utc)
 SUPPORT = "atendimento.bsorm@totvs.com.br"
 
 
-@pytest.fixture(scope="module")
-def emulator() -> Iterator[Emulator]:
-    emu = Emulator().start()
-    yield emu
-    emu.stop()
+@pytest.fixture
+def emulator(zendesk_emulator: Emulator) -> Emulator:
+    return zendesk_emulator
 
 
 @pytest.fixture
 def pipeline(emulator: Emulator) -> Iterator[Pipeline]:
-    emulator.reset()
-    settings = Settings(service={"dry_run": False},
-                        zendesk={"url": emulator.url, "email": DEFAULT_EMAIL, "oauth_token": DEFAULT_OAUTH_TOKEN})
-    sink = ZendeskSink(ZendeskClient.from_settings(settings.zendesk), settings)
-    pipe = Pipeline(Ledger.in_memory(), sink, settings, now=lambda: T0)
+    # OAuth: the sink then comments through the Requests API on behalf of the sender.
+    settings = emulator_settings(emulator, oauth=True)
+    pipe = Pipeline(Ledger.in_memory(), build_sink(settings, sleep=lambda s: None), settings, now=lambda: T0)
     yield pipe
     pipe.close()
 
