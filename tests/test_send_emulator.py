@@ -221,7 +221,7 @@ def test_a_claim_that_crashed_after_zendesk_created_the_ticket_gives_no_duplicat
 
 
 def test_faults_give_one_ticket_per_message_and_no_duplicates(tmp_path, zendesk_emulator, capsys) -> None:
-    n = 40
+    n = 200
     zendesk_emulator.set_faults(Faults(seed=7, error_rate=0.1, throttle_rate=0.05, reset_after_create_rate=0.1,
                                        retry_after=0))
     pipe = emulator_pipeline(tmp_path, zendesk_emulator)
