@@ -66,6 +66,9 @@ FINAL_STATES: frozenset[str] = frozenset({"created", "commented", "skipped", "qu
 # SQLite waits this long for another writer (a `send` beside the service)
 # before it reports "database is locked".
 SQLITE_BUSY_TIMEOUT_MS = 30_000
+# RFC 5322 caps a header line at 998 characters; longer ids are cut, not refused.
+MAX_MESSAGE_ID = 998
+MAX_SENDER = 320
 
 
 class UTCDateTime(TypeDecorator[datetime]):
@@ -100,7 +103,7 @@ messages = Table(
     # Normalized "<id>" form, so In-Reply-To/References match however they were written.
     Column("message_id", Text, nullable=True, index=True),
     # Lowercased sender address, for the per-sender rate guard.
-    Column("sender", String(320), nullable=False, default=""),
+    Column("sender", String(MAX_SENDER), nullable=False, default=""),
     Column("subject", Text, nullable=False, default=""),
     # Where the message was last seen (IMAP "UIDVALIDITY:UID", Maildir name, a path).
     Column("source_ref", Text, nullable=False, default=""),
@@ -179,6 +182,16 @@ def raw_key(raw: bytes) -> str:
     return "raw:" + hashlib.sha256(raw).hexdigest()
 
 
+def _text(value: str | None, limit: int | None = None) -> str:
+    """Text a mail put in our hands, made storable everywhere.
+
+    PostgreSQL refuses NUL characters and enforces VARCHAR lengths; a hostile
+    or broken message must not make its own claim fail forever.
+    """
+    text = (value or "").replace("\x00", "")
+    return text[:limit] if limit is not None else text
+
+
 def normalize_message_id(value: str | None) -> str | None:
     """'<a@b>', ' a@b ' and '<a@b> (comment)' all become '<a@b>'; '' becomes None."""
     if not value:
@@ -187,7 +200,7 @@ def normalize_message_id(value: str | None) -> str | None:
     if "<" in core and ">" in core[core.index("<"):]:
         start = core.index("<")
         core = core[start + 1 : core.index(">", start)]
-    core = core.strip().strip("<>").strip()
+    core = _text(core).strip().strip("<>").strip()[:MAX_MESSAGE_ID]
     return f"<{core}>" if core else None
 
 
@@ -254,9 +267,9 @@ class Ledger:
         values = {
             "key": key,
             "message_id": normalize_message_id(message_id),
-            "sender": (sender or "").strip().lower(),
-            "subject": subject or "",
-            "source_ref": ref or "",
+            "sender": _text(sender, MAX_SENDER).strip().lower(),
+            "subject": _text(subject),
+            "source_ref": _text(ref),
             "state": "claimed",
             "ticket_id": None,
             "reason": None,
@@ -268,7 +281,7 @@ class Ledger:
         with self._begin("claim", key) as conn:
             fresh = self._insert_new(conn, values)
             if not fresh and ref:
-                conn.execute(update(messages).where(messages.c.key == key).values(source_ref=ref))
+                conn.execute(update(messages).where(messages.c.key == key).values(source_ref=_text(ref)))
             row = self._get(conn, key)
         if row is None:  # pragma: no cover - inserted or found in the same transaction
             raise LedgerError(f"claim of {key} vanished")
@@ -297,7 +310,7 @@ class Ledger:
                 .values(
                     state=outcome.kind,
                     ticket_id=outcome.ticket_id,
-                    reason=outcome.reason or None,
+                    reason=_text(outcome.reason) or None,
                     updated_at=now,
                     finished_at=now,
                 )
@@ -311,7 +324,7 @@ class Ledger:
             result = conn.execute(
                 update(messages)
                 .where(messages.c.key == key)
-                .values(attempts=messages.c.attempts + 1, reason=reason, updated_at=now)
+                .values(attempts=messages.c.attempts + 1, reason=_text(reason), updated_at=now)
             )
             if result.rowcount == 0:
                 raise LedgerError(f"fail {key}: the message was never claimed")
@@ -366,7 +379,7 @@ class Ledger:
         Counts every state, including the message just claimed.
         """
         query = select(func.count()).select_from(messages).where(
-            messages.c.sender == sender.strip().lower(), messages.c.claimed_at >= since
+            messages.c.sender == _text(sender, MAX_SENDER).strip().lower(), messages.c.claimed_at >= since
         )
         with self._connect("count_from_sender", sender) as conn:
             return int(conn.execute(query).scalar_one())

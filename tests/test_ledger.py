@@ -274,6 +274,20 @@ def test_concurrent_claims_of_one_key_give_exactly_one_fresh(ledger_url: str) ->
     assert sorted(results) == [False] * 7 + [True]
 
 
+def test_hostile_header_values_are_stored_not_refused(ledger: Ledger) -> None:
+    # PostgreSQL refuses NUL and over-long VARCHARs: a message must not be able
+    # to make its own claim fail forever.
+    long_id = "<" + "x" * 5000 + "@spam.example>"
+    got = ledger.claim("k1", message_id=long_id, sender="a\x00" + "b" * 400 + "@x.example",
+                       subject="Assunto\x00com NUL", ref="1:\x001", now=T0)
+    assert got.fresh
+    assert got.row.subject == "Assuntocom NUL"
+    assert len(got.row.message_id) <= 1000 and len(got.row.sender) <= 320
+    ledger.record("k1", Quarantined(reason="bad\x00reason"), T0)
+    assert ledger.get("k1").reason == "badreason"
+    assert ledger.count_from_sender("a\x00" + "b" * 400 + "@x.example", T0) == 1
+
+
 def test_naive_timestamps_are_refused(ledger: Ledger) -> None:
     with pytest.raises((LedgerError, ValueError), match="timezone-aware"):
         ledger.claim("k", message_id=None, sender="a@b", subject="", ref="", now=datetime(2026, 1, 1))
