@@ -7,8 +7,11 @@ ticket.  One JSON line per file on stdout:
     {"source": "a.eml", "outcome": "created", "ticket_id": 42, "reason": ""}
 
 `outcome` is created | commented | skipped | quarantined | deferred, or
-`error` when the file cannot be read.  `--dry-run` (or `service.dry_run`)
-uses the dry-run sink and an in-memory ledger: no network, no state written.
+`error` when the file cannot be read (or the ledger failed on it).
+`--dry-run` (or `service.dry_run`) uses the dry-run sink and an in-memory
+ledger: no network, no state written.  The dry-run sink prints each request
+it would make as a JSON line too (they have `method` and `url`, never
+`source`), before the outcome line of their file.
 
 Exit status: 0 when every file reached a final outcome; 1 otherwise (a
 deferral, an unreadable file, a ledger failure); 3 when Zendesk refused our
