@@ -18,7 +18,7 @@ the test.  The object it yields has:
 - `.requests`: list of `LoggedRequest(method, path, query, headers, body,
   status, fault, at)` in arrival order; headers are lowercased,
   `status` is None when the connection was dropped, `fault` names an
-  injected fault ("error", "throttle", "rate_limited", "reset_after_create").
+  injected fault ("error", "throttle", "rate_limited", "reset_after_create", "reset_after_update").
   `.json()` decodes the body.
 - `.tickets`: dict id -> `Ticket` (subject, requester_id, submitter_id,
   status, priority, type, group_id, tags, custom_fields, external_id,
@@ -27,7 +27,7 @@ the test.  The object it yields has:
   (`StoredFile`: file_name, content_type, content bytes, sha256).
 - `.users`: dict id -> `User(id, email, name, role)`; `.store.user_by_email(a)`.
 - `.set_faults(Faults(seed=..., latency=..., error_rate=..., throttle_rate=...,
-  reset_after_create_rate=..., rate_limit=..., rate_window=..., retry_after=...))`:
+  reset_after_create_rate=..., reset_after_update_rate=..., rate_limit=..., rate_window=..., retry_after=...))`:
   fault knobs (see ingest/emulator/faults.py); the same seed gives the same
   faults for the same sequence of requests.  `.faults` is the current set.
 - `.strict`: set False to accept undocumented fields.

@@ -24,11 +24,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     p.add_argument("--throttle-rate", type=float, default=0.0, help="share of requests answered 429")
     p.add_argument("--reset-after-create-rate", type=float, default=0.0,
                    help="share of ticket creations answered by dropping the connection")
+    p.add_argument("--reset-after-update-rate", type=float, default=0.0,
+                   help="share of comment PUTs answered by dropping the connection")
     p.add_argument("--rate-limit", type=int, default=0, help="requests per window, then 429 (0: off)")
     p.add_argument("--rate-window", type=float, default=60.0)
     a = p.parse_args(argv)
     faults = Faults(seed=a.seed, latency=a.latency, error_rate=a.error_rate, throttle_rate=a.throttle_rate,
-                    reset_after_create_rate=a.reset_after_create_rate, rate_limit=a.rate_limit,
+                    reset_after_create_rate=a.reset_after_create_rate,
+                    reset_after_update_rate=a.reset_after_update_rate, rate_limit=a.rate_limit,
                     rate_window=a.rate_window)
     emu = Emulator(a.host, a.port, strict=not a.lenient, faults=faults, email=a.email,
                    api_token=a.api_token, oauth_token=a.oauth_token).start()

@@ -15,7 +15,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Literal
 
-Fault = Literal["error", "throttle", "rate_limited", "reset_after_create"]
+Fault = Literal["error", "throttle", "rate_limited", "reset_after_create", "reset_after_update"]
 
 
 @dataclass
@@ -32,6 +32,8 @@ class Faults:
     # A ticket POST that creates a ticket: commit it, then drop the
     # connection (TCP RST) without answering.
     reset_after_create_rate: float = 0.0
+    # The same for a PUT that adds a comment (tickets or requests API).
+    reset_after_update_rate: float = 0.0
     # A real rate limit: at most `rate_limit` requests per `rate_window`
     # seconds, then 429 with Retry-After until the window ends.  0 = off.
     rate_limit: int = 0
@@ -91,3 +93,7 @@ class FaultPlan:
     def reset_after_create(self) -> bool:
         with self._lock:
             return self._rng.random() < self.faults.reset_after_create_rate
+
+    def reset_after_update(self) -> bool:
+        with self._lock:
+            return self._rng.random() < self.faults.reset_after_update_rate

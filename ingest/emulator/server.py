@@ -410,6 +410,10 @@ class _Handler(BaseHTTPRequestHandler):
                             req.fault = "reset_after_create"
                             self._drop(req)
                             return
+                        if name in ("update_ticket", "update_request") and emu.plan.reset_after_update():
+                            req.fault = "reset_after_update"
+                            self._drop(req)
+                            return
                     raise reply
             raise _error(404, "InvalidEndpoint", f"Not found: {self.command} {parts.path}")
         except _Reply as reply:
