@@ -26,7 +26,7 @@ from parsers.charsets import decode_words, unescape_header
 from parsers.html_text import html_to_text
 from parsers.message_key import message_key
 from parsers.model import Address, Email, ParseError
-from parsers.parts import collect
+from parsers.parts import collect, content_type_of
 
 # Our own control headers; a sender must never be able to set them.
 CONTROL_PREFIX = "x-bso-"
@@ -97,7 +97,7 @@ def parse(raw: bytes) -> Email:
         body_html=html,
         attachments=parts.attachments(),
         defects=_unique(defects),
-        mime_type=message.get_content_type(),
+        mime_type=content_type_of(message),
         report_type=_report_type(message),
         headers=headers,
     )
@@ -197,12 +197,12 @@ def _date(message: Message, defects: list[str]) -> datetime | None:
 
 
 def _report_type(message: Message) -> str | None:
-    if message.get_content_type() != "multipart/report":
+    if content_type_of(message) != "multipart/report":
         return None
     value = message.get_param("report-type")
     if isinstance(value, tuple):
         value = email.utils.collapse_rfc2231_value(value)
-    return value.strip().lower() if value else None
+    return unescape_header(value).text.strip().lower() or None if value else None
 
 
 def _unique(items: list[str]) -> list[str]:

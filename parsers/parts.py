@@ -18,6 +18,7 @@ import base64
 import binascii
 import hashlib
 import quopri
+import re
 from dataclasses import dataclass, field
 from email.message import Message
 
@@ -42,6 +43,16 @@ _ALTERNATIVE_RENDERINGS = frozenset({"text/enriched", "text/richtext", "text/wat
 # A crafted message can nest thousands of multiparts; past this depth the
 # rest is ignored (and reported) instead of recursing further.
 MAX_DEPTH = 50
+
+
+_TOKEN = r"[a-z0-9!#$&^_.+-]+"
+_VALID_TYPE = re.compile(rf"{_TOKEN}/{_TOKEN}")
+
+
+def content_type_of(part: Message) -> str:
+    """The part's content type; an unreadable one is text/plain (RFC 2045 §5.2)."""
+    content_type = part.get_content_type()
+    return content_type if _VALID_TYPE.fullmatch(content_type) else "text/plain"
 
 
 @dataclass
@@ -93,7 +104,7 @@ def _walk(part: Message, parts: Parts, depth: int, in_report: bool) -> None:
     if depth > MAX_DEPTH:
         parts.defects.append(f"MIME nesting deeper than {MAX_DEPTH}; inner parts ignored")
         return
-    content_type = part.get_content_type()
+    content_type = content_type_of(part)
     if content_type in _EMBEDDED_MESSAGES and depth > 0:
         _add_leaf(part, parts, _embedded_bytes(part), content_type)
         if not in_report:
@@ -190,13 +201,13 @@ def _payload(part: Message, parts: Parts) -> bytes:
     try:
         data = part.get_payload(decode=True)
     except Exception as exc:  # e.g. a uuencode body the stdlib chokes on
-        parts.defects.append(f"cannot decode {part.get_content_type()} part: {type(exc).__name__}")
+        parts.defects.append(f"cannot decode {content_type_of(part)} part: {type(exc).__name__}")
         data = None
     if data is None:
         raw = part.get_payload()
         data = raw.encode("utf-8", "surrogateescape") if isinstance(raw, str) else b""
     for defect in part.defects:
-        parts.defects.append(f"{part.get_content_type()}: {type(defect).__name__}")
+        parts.defects.append(f"{content_type_of(part)}: {type(defect).__name__}")
     return data
 
 
