@@ -266,20 +266,19 @@ def build_pipeline(
     (from `build_sink` with dry_run forced on) and an in-memory ledger, so it
     writes nothing; a real run opens the ledger at `[ledger] url`.  Passing
     `sink` overrides the sink (tests, benchmarks).
-    Raises LedgerError when the ledger cannot be opened.
+    Raises LedgerError when the ledger cannot be opened, and whatever
+    `build_sink` raises for unusable Zendesk settings (ValueError).
     """
     dry = settings.service.dry_run if dry_run is None else dry_run
     if dry != settings.service.dry_run:
         settings = settings.model_copy(update={"service": settings.service.model_copy(update={"dry_run": dry})})
-    ledger = Ledger.in_memory() if dry else Ledger.from_url(settings.ledger.url)
-    try:
-        if sink is None:
-            from ingest.sink import build_sink  # type: ignore[attr-defined]  # issue 3 adds it
+    if sink is None:
+        # The sink first: it has no side effects, so a bad Zendesk setting
+        # fails before a ledger file is created.
+        from ingest.sink import build_sink
 
-            sink = build_sink(settings)
-    except BaseException:
-        ledger.close()
-        raise
+        sink = build_sink(settings)
+    ledger = Ledger.in_memory() if dry else Ledger.from_url(settings.ledger.url)
     return Pipeline(ledger, sink, settings, now=now)
 
 

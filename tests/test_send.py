@@ -92,3 +92,18 @@ def test_bad_credentials_stop_with_exit_3_and_a_clear_message(tmp_path, pipe, si
     assert captured.out == ""  # nothing decided, nothing printed as an outcome
     assert "credentials" in captured.err and "Traceback" not in captured.err
     assert sink.creates == 1  # the second file was not tried
+
+
+def test_missing_credentials_fail_clearly_before_any_state_is_written(tmp_path, monkeypatch, capsys) -> None:
+    from ingest.cli import main
+
+    cfg = tmp_path / "settings.toml"
+    cfg.write_text(f'[service]\ndry_run = false\n[ledger]\nurl = "sqlite:///{tmp_path / "var" / "l.sqlite3"}"\n',
+                   encoding="utf-8")
+    for var in ("BSO_INGEST_ZENDESK__API_TOKEN", "BSO_INGEST_ZENDESK__OAUTH_TOKEN"):
+        monkeypatch.delenv(var, raising=False)
+    assert main(["--config", str(cfg), "send", eml(tmp_path, "a.eml")]) == 1
+    captured = capsys.readouterr()
+    assert captured.out == ""
+    assert "credentials missing" in captured.err and "Traceback" not in captured.err
+    assert not (tmp_path / "var").exists()
