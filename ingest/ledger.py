@@ -215,7 +215,12 @@ class Ledger:
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
         try:
-            metadata.create_all(engine)
+            try:
+                metadata.create_all(engine)
+            except SQLAlchemyError:
+                # Two replicas starting at once can race on CREATE TABLE; the
+                # loser finds the tables there on a second look.
+                metadata.create_all(engine)
         except SQLAlchemyError as exc:
             raise LedgerError(f"cannot open the ledger at {engine.url.render_as_string()}: {exc}") from exc
 
