@@ -16,8 +16,10 @@ import grp
 import os
 import pwd
 import shutil
+import signal
 import socket
 import subprocess
+import tempfile
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -33,7 +35,7 @@ CONFIG = """\
 # Written by tests/dovecot.py: a throwaway test server, never a real one.
 base_dir = {root}/run
 state_dir = {root}/state
-instance_name = bso-test-{port}
+instance_name = {instance}
 log_path = {root}/dovecot.log
 info_log_path = {root}/dovecot.log
 protocols = imap
@@ -122,6 +124,7 @@ class DovecotServer:
     def __init__(self, root: Path) -> None:
         self.root = root
         self.port = free_port()
+        self.instance = f"bso-test-{self.port}"
         self.mail_user, self.uid, self.gid = _mail_account()
         self._proc: subprocess.Popen[bytes] | None = None
         self._write_config()
@@ -142,6 +145,7 @@ class DovecotServer:
             CONFIG.format(
                 root=self.root,
                 port=self.port,
+                instance=self.instance,
                 uid=self.uid,
                 gid=self.gid,
                 mail_user=self.mail_user,
@@ -181,8 +185,10 @@ class DovecotServer:
                 self._proc.kill()
                 self._proc.wait()
         self._proc = None
-        # Dovecot's children (imap, auth) exit once the master is gone; wait
-        # until the port is free so a restart can bind it again.
+        # Dovecot 2.3 leaves running imap sessions (and its log and stats
+        # processes) behind when the master stops; a real restart drops the
+        # clients, so end this instance's leftovers, found by their title.
+        self._kill_leftovers()
         deadline = time.monotonic() + 10
         while time.monotonic() < deadline:
             try:
@@ -190,6 +196,17 @@ class DovecotServer:
                 time.sleep(0.05)
             except OSError:
                 return
+
+    def _kill_leftovers(self) -> None:
+        title = f"dovecot-{self.instance}/".encode()
+        for entry in Path("/proc").iterdir():
+            if not entry.name.isdigit():
+                continue
+            try:
+                if (entry / "cmdline").read_bytes().startswith(title):
+                    os.kill(int(entry.name), signal.SIGKILL)
+            except (OSError, ProcessLookupError):
+                continue
 
     def restart(self) -> None:
         self.stop()
@@ -234,12 +251,11 @@ class DovecotServer:
     def reset_mail(self) -> None:
         """Deletes every folder and message (between tests sharing a server)."""
         with self.client() as client:
-            folders = [name for _flags, _delim, name in client.list_folders()]
-            # Children before parents.
+            folders = [name for flags, _delim, name in client.list_folders() if b"\\Noselect" not in flags]
+            # Children before parents; a \Noselect parent vanishes with them.
             for name in sorted(folders, key=len, reverse=True):
-                if name.upper() == "INBOX":
-                    continue
-                client.delete_folder(name)
+                if name.upper() != "INBOX":
+                    client.delete_folder(name)
             client.select_folder("INBOX")
             uids = client.search(["ALL"])
             if uids:
@@ -272,6 +288,7 @@ class DovecotServer:
 
 
 def start_dovecot(root: Path) -> DovecotServer:
+    """Starts a server in `root`, a directory the dovecot user can traverse."""
     if not DOVECOT.exists():
         pytest.skip(f"dovecot not installed at {DOVECOT} (apt-get install dovecot-imapd; scripts/test does it)")
     server = DovecotServer(root)
@@ -280,9 +297,11 @@ def start_dovecot(root: Path) -> DovecotServer:
 
 
 @pytest.fixture(scope="module")
-def dovecot_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DovecotServer]:
-    """One Dovecot per test module (a second or so to start)."""
-    root = tmp_path_factory.mktemp("dovecot")
+def dovecot_server() -> Iterator[DovecotServer]:
+    """One Dovecot per test module (a fraction of a second to start)."""
+    # Not under pytest's tmp_path: its directories are 0700 root, which the
+    # dovecot user (auth and mail processes) cannot traverse.
+    root = Path(tempfile.mkdtemp(prefix="bso-dovecot-"))
     server = start_dovecot(root)
     try:
         yield server
