@@ -27,9 +27,9 @@ def messages() -> list:
 
 
 def test_200_messages_with_20_percent_faults_make_200_tickets_and_no_duplicates(zendesk_emulator):
-    # Per request: 12% 5xx + 6% 429; each new ticket additionally 12% dropped
-    # after it was created, about 20% of requests in all.
-    zendesk_emulator.set_faults(Faults(seed=42, error_rate=0.12, throttle_rate=0.06, reset_after_create_rate=0.12))
+    # Per request: 13% 5xx + 7% 429; each new ticket additionally 13% dropped
+    # after it was created: about 20% of all requests fail.
+    zendesk_emulator.set_faults(Faults(seed=42, error_rate=0.13, throttle_rate=0.07, reset_after_create_rate=0.13))
     sink = build_sink(emulator_settings(zendesk_emulator), sleep=lambda _s: None)
     assert isinstance(sink, ZendeskSink)
     emails = messages()
@@ -39,7 +39,7 @@ def test_200_messages_with_20_percent_faults_make_200_tickets_and_no_duplicates(
     faults = Counter(r.fault for r in log if r.fault)
     assert faults["error"] and faults["throttle"] and faults["reset_after_create"]
     share = sum(faults.values()) / len(log)
-    assert 0.18 <= share <= 0.30, f"fault share {share:.0%}"
+    assert 0.19 <= share <= 0.30, f"fault share {share:.0%}"
 
     tickets = zendesk_emulator.tickets
     assert len(tickets) == MESSAGES
