@@ -16,6 +16,7 @@ from __future__ import annotations
 import email
 import email.policy
 import email.utils
+import re
 from datetime import datetime, timedelta, timezone
 from email.message import Message
 
@@ -45,6 +46,7 @@ class _RawHeaders(email.policy.Compat32):
 
 
 _POLICY = _RawHeaders()
+_LOCAL_DAEMON = re.compile(r"<?\s*(mailer-daemon|postmaster)\s*>?\s*$", re.IGNORECASE)
 
 
 def parse(raw: bytes) -> Email:
@@ -146,6 +148,15 @@ def _requester(message: Message, defects: list[str]) -> Address:
             if name != "From":
                 defects.append(f"requester taken from {name}: From is missing or invalid")
             return found[0]
+    # Old sendmail bounces say "From: Mail Delivery Subsystem <MAILER-DAEMON>"
+    # with no domain.  They are not tickets, but they must reach the bounce
+    # classifier rather than fail here.
+    for value in _raw_values(message, "From") + _raw_values(message, "Return-Path"):
+        match = _LOCAL_DAEMON.search(value)
+        if match:
+            defects.append("requester is a bare mailer-daemon/postmaster without a domain")
+            name = decode_words(value[: match.start()]).strip().strip('"').strip()
+            return Address(name=name, email=match.group(1).lower())
     raise ParseError("no usable sender: From, Sender and Return-Path are all missing or invalid")
 
 

@@ -171,3 +171,14 @@ def test_json_contract_field_names() -> None:
                  "to", "cc", "in_reply_to", "references", "attachments", "defects", "mime_type", "report_type"):
         assert name in data
     assert "headers" not in data  # internal: not part of the CLI contract
+
+
+def test_domainless_mailer_daemon_bounce_still_parses() -> None:
+    # Old sendmail bounces: the classifier must see them, not a ParseError.
+    raw = (b"Return-Path: <MAILER-DAEMON>\r\nFrom: Mail Delivery Subsystem <MAILER-DAEMON>\r\n"
+           b"Subject: Returned mail\r\n\r\nUser unknown\r\n")
+    email = parse(raw)
+    assert email.requester.email == "mailer-daemon"
+    assert email.requester.name == "Mail Delivery Subsystem"
+    with pytest.raises(ParseError):
+        parse(b"From: Someone <someone>\r\nSubject: x\r\n\r\nbody\r\n")
