@@ -222,7 +222,7 @@ class Ledger:
                 # loser finds the tables there on a second look.
                 metadata.create_all(engine)
         except SQLAlchemyError as exc:
-            raise LedgerError(f"cannot open the ledger at {engine.url.render_as_string()}: {exc}") from exc
+            raise LedgerError(f"cannot open the ledger at {engine.url.render_as_string()}: {_brief(exc)}") from exc
 
     # -- construction ---------------------------------------------------------
 
@@ -238,7 +238,11 @@ class Ledger:
         database = parsed.database or ""
         if database in ("", ":memory:") or database.startswith("file:"):
             return cls(_sqlite_engine(parsed, memory=True))
-        Path(database).expanduser().parent.mkdir(parents=True, exist_ok=True)
+        directory = Path(database).expanduser().parent
+        try:
+            directory.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise LedgerError(f"cannot create the ledger directory {directory}: {exc.strerror or exc}") from exc
         return cls(_sqlite_engine(parsed, memory=False))
 
     @classmethod
@@ -448,7 +452,7 @@ class Ledger:
             with self.engine.begin() as conn:
                 yield conn
         except SQLAlchemyError as exc:
-            raise LedgerError(f"ledger {operation} failed for {key}: {exc}") from exc
+            raise LedgerError(f"ledger {operation} failed for {key}: {_brief(exc)}") from exc
 
     @contextmanager
     def _connect(self, operation: str, key: str) -> Iterator[Connection]:
@@ -457,7 +461,14 @@ class Ledger:
                 conn.execution_options(ledger_read_only=True)
                 yield conn
         except SQLAlchemyError as exc:
-            raise LedgerError(f"ledger {operation} failed for {key}: {exc}") from exc
+            raise LedgerError(f"ledger {operation} failed for {key}: {_brief(exc)}") from exc
+
+
+def _brief(exc: SQLAlchemyError) -> str:
+    """The driver's first line: no SQL text or bound parameters (customer data) in logs."""
+    cause = getattr(exc, "orig", None) or exc
+    lines = str(cause).strip().splitlines()
+    return f"{type(cause).__name__}: {lines[0] if lines else ''}"
 
 
 def _sqlite_engine(url: Any, *, memory: bool) -> Engine:

@@ -305,6 +305,13 @@ def test_a_bad_url_is_a_ledger_error() -> None:
         Ledger.from_url("not a url at all")
 
 
+def test_an_uncreatable_directory_is_a_ledger_error(tmp_path: Path) -> None:
+    blocker = tmp_path / "file"
+    blocker.write_text("not a directory")
+    with pytest.raises(LedgerError, match="cannot create the ledger directory"):
+        Ledger.from_url(f"sqlite:///{blocker / 'sub' / 'ledger.sqlite3'}")
+
+
 def test_helpers() -> None:
     assert raw_key(b"abc").startswith("raw:") and len(raw_key(b"abc")) == 4 + 64
     assert raw_key(b"abc") != raw_key(b"abd")
