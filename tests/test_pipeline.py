@@ -420,3 +420,20 @@ def test_a_real_run_opens_the_ledger_file_from_settings(tmp_path, sink, clock) -
         assert reopened.get(parse(make_raw()).key).ticket_id == outcome.ticket_id
     finally:
         reopened.close()
+
+
+def test_a_released_quarantine_is_processed_again(ledger, sink, clock, tmp_path) -> None:
+    sink.errors.append(ZendeskRejected("refused", status=422, details={"base": ["invalid"]}))
+    pipe = pipeline(ledger, sink, clock, tmp_path)
+    msg = raw_message(make_raw())
+    key = parse(msg.raw).key
+    assert isinstance(pipe.process(msg), Quarantined)
+
+    # `quarantine replay` a day later: released, then fetched again.
+    clock.advance(timedelta(days=1))
+    assert ledger.release(key, clock())
+    outcome = pipe.process(msg)
+    assert isinstance(outcome, Created)
+    # The first try is older than the Idempotency-Key: look the ticket up first.
+    assert sink.calls[-1] == ("create", key, True, None, None)
+    assert ledger.get(key).state == "created"
