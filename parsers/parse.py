@@ -75,14 +75,6 @@ def parse(raw: bytes) -> Email:
         raise ParseError("MIME structure nested too deeply to parse") from None
     defects.extend(parts.defects)
     html = "\n".join(parts.html) if parts.html else None
-    # A body split around an image (iPhone) is one text; CRLF from the wire
-    # is not part of what the customer wrote.
-    plain = [t.replace("\r\n", "\n").replace("\r", "\n").strip("\n") for t in parts.plain]
-    body_text = "\n".join(t for t in plain if t)
-    if not body_text.strip() and html:
-        body_text = html_to_text(html)
-    if parts.forwarded:
-        body_text = "\n\n".join([body_text, *parts.forwarded]).strip("\n")
 
     return Email(
         key=message_key(raw),
@@ -95,7 +87,7 @@ def parse(raw: bytes) -> Email:
         subject=" ".join(first("subject").split()),
         in_reply_to=next(iter(_message_ids(first("in-reply-to"))), None),
         references=_message_ids(" ".join(headers.get("references", []))),
-        body_text=body_text,
+        body_text=_body_text(parts.plain, html, parts.forwarded),
         body_html=html,
         attachments=parts.attachments(),
         defects=_unique(defects),
@@ -105,13 +97,20 @@ def parse(raw: bytes) -> Email:
     )
 
 
+def _body_text(plain: list[str], html: str | None, forwarded: list[str]) -> str:
+    """The human-readable text: the plain parts, else the HTML rendered, then forwarded mail."""
+    # A body split around an image (iPhone) is one text; CRLF from the wire
+    # is not part of what the customer wrote.
+    texts = [t.replace("\r\n", "\n").replace("\r", "\n").strip("\n") for t in plain]
+    text = "\n".join(t for t in texts if t)
+    if not text.strip() and html:
+        text = html_to_text(html)
+    return "\n\n".join([text, *forwarded]).strip("\n") if forwarded else text
+
+
 def _raw_values(message: Message, name: str) -> list[str]:
     """Unfolded header values with raw 8-bit bytes decoded, not yet RFC 2047-decoded."""
-    out = []
-    for value in message.get_all(name, []):
-        text = unescape_header(str(value)).text
-        out.append(" ".join(text.replace("\r", " ").replace("\n", " ").split(" ")).strip())
-    return out
+    return [" ".join(unescape_header(str(value)).text.split()) for value in message.get_all(name, [])]
 
 
 def _headers(message: Message, defects: list[str]) -> dict[str, list[str]]:
