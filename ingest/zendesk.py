@@ -125,18 +125,15 @@ def _never_sent(exc: requests.RequestException) -> bool:
     """True when the request surely did not reach the server (refused, connect timeout)."""
     if isinstance(exc, requests.ConnectTimeout):
         return True
-    cause: BaseException | None = exc
-    while cause is not None:
-        if isinstance(cause, (NewConnectionError, ConnectTimeoutError)):
-            return True
-        reason = getattr(cause, "reason", None)
-        cause = reason if isinstance(reason, BaseException) else (cause.args[0] if cause.args and isinstance(
-            cause.args[0], BaseException) else None)
-    return False
+    # requests wraps urllib3's MaxRetryError, whose `reason` is the real error.
+    inner = exc.args[0] if exc.args else None
+    reason = getattr(inner, "reason", inner)
+    return isinstance(reason, (NewConnectionError, ConnectTimeoutError))
 
 
 class ZendeskClient:
-    """Authenticated calls to one Zendesk account."""
+    """Authenticated calls to one Zendesk account: an OAuth bearer token when
+    one is set (it wins), else the API token as basic `{email}/token:{token}`."""
 
     def __init__(
         self,

@@ -9,10 +9,11 @@ import socket
 import time
 
 import pytest
+import requests
 
 from ingest.emulator import DEFAULT_API_TOKEN, DEFAULT_EMAIL, Emulator, Faults
 from ingest.errors import ZendeskAuthError, ZendeskRejected, ZendeskUnavailable
-from ingest.zendesk import BACKOFF_BASE, ZendeskClient, _retry_after
+from ingest.zendesk import BACKOFF_BASE, ZendeskClient, _never_sent, _retry_after
 from tests.zendesk_fixtures import zendesk_emulator  # noqa: F401 - fixture
 
 
@@ -154,3 +155,17 @@ def test_retry_after_accepts_seconds_and_http_dates():
     assert _retry_after(None) is None
     assert _retry_after("Wed, 21 Oct 2015 07:28:00 GMT") == 0.0  # in the past: no wait
     assert _retry_after("soon") is None
+
+
+def test_refused_connection_counts_as_never_sent_but_a_reset_does_not(zendesk_emulator):
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    with pytest.raises(requests.ConnectionError) as refused:
+        requests.get(f"http://127.0.0.1:{port}/")
+    assert _never_sent(refused.value)
+    zendesk_emulator.set_faults(Faults(reset_after_create_rate=1.0))
+    with pytest.raises(requests.ConnectionError) as reset:
+        requests.post(zendesk_emulator.url + "/api/v2/tickets.json", json=TICKET,
+                      auth=(f"{DEFAULT_EMAIL}/token", DEFAULT_API_TOKEN))
+    assert not _never_sent(reset.value)
