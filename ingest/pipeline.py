@@ -145,10 +145,12 @@ class Pipeline:
             outcome: Outcome = Quarantined(parse_failure or "cannot parse")
         else:
             outcome = self._decide(email, msg, claim, now)
+        # Read the clock again: the sink may have spent its retry budget.
+        done = self._now()
         if isinstance(outcome, Deferred):
-            outcome = self._defer(key, outcome, now)
+            outcome = self._defer(key, outcome, done)
         else:
-            self.ledger.record(key, outcome, now)
+            self.ledger.record(key, outcome, done)
         self._log(msg, email.message_id if email else None, key, outcome)
         return outcome
 
