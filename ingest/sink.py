@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
 import random
 import sys
 from dataclasses import dataclass, field
@@ -16,7 +17,7 @@ from typing import IO, TYPE_CHECKING, Any, Protocol
 from urllib.parse import urlencode
 
 from ingest import tickets
-from ingest.errors import ZendeskRejected
+from ingest.errors import ZendeskAuthError, ZendeskRejected
 from ingest.outcomes import Commented, Created
 from ingest.zendesk import AmbiguousFailure, Budget, ZendeskClient
 from parsers.model import Email
@@ -24,6 +25,8 @@ from routing.model import Route
 
 if TYPE_CHECKING:
     from ingest.settings import Settings
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -73,9 +76,10 @@ class ZendeskSink:
     "comment from end user" triggers fire, and the sender is not notified of
     their own words.  The Requests API with `X-On-Behalf-Of: <sender>` gives
     exactly that, so it is used whenever we hold an OAuth token (impersonation
-    needs one with the `impersonate` scope).  With an API token we can only set
-    `comment.author_id` on a Tickets API update: the comment is the sender's,
-    but the updater is our API agent, so triggers see an agent update.
+    needs one with the `impersonate` scope).  With an API token, or when
+    Zendesk refuses to impersonate this sender, we set `comment.author_id` on
+    a Tickets API update: the comment is the sender's, but the updater is our
+    API agent, so triggers see an agent update (no automatic reopen).
     """
 
     def __init__(self, client: ZendeskClient, settings: "Settings") -> None:
@@ -98,12 +102,15 @@ class ZendeskSink:
         budget = self.client.budget(f"comment on #{ticket_id} from {_name(email)}")
         plan = tickets.plan(email, None, self.settings)
         sender = email.requester.email
-        author_id = None if self.client.uses_oauth else self.client.user_id(sender, email.requester.name, budget)
+        impersonate = self.client.uses_oauth
+        author_id: int | None = None
         while True:
+            if not impersonate and author_id is None:
+                author_id = self.client.user_id(sender, email.requester.name, budget)
             # Fresh uploads on every try: a comment that landed used the token up.
             comment = tickets.comment_payload(email, plan, self.client.upload_files(_files(plan), budget))
             try:
-                if author_id is None:
+                if impersonate:
                     answer = self.client.put(f"/api/v2/requests/{ticket_id}.json", {"request": {"comment": comment}},
                                              budget, headers={"X-On-Behalf-Of": sender})
                 else:
@@ -113,6 +120,19 @@ class ZendeskSink:
                 if self._landed(ticket_id, sender, comment["body"], budget):
                     break
                 budget.wait(exc.retry)
+                continue
+            except ZendeskAuthError as exc:
+                # 403 for this one user (not impersonable, or the token lacks
+                # the impersonate scope): still add their comment, as author_id.
+                # A 401 means bad credentials and stops everything.
+                if not impersonate or exc.status != 403:
+                    raise
+                log.warning("zendesk: impersonating %s refused (%s); commenting with author_id", sender, exc)
+                impersonate = False
+                continue
+            if answer is None and impersonate:
+                # The Requests API hides tickets the user is not on; try as agent.
+                impersonate = False
                 continue
             if answer is None:
                 raise ZendeskRejected(f"comment on #{ticket_id} from {_name(email)}: no such ticket", 404)

@@ -202,3 +202,15 @@ def test_comment_that_landed_before_the_connection_dropped_is_not_repeated(zende
     assert [c.body for c in zendesk_emulator.tickets[tid].comments].count("chegou?") == 1
     assert [(r.method, r.fault) for r in zendesk_emulator.requests[-2:]] == [("PUT", "reset_after_update"),
                                                                              ("GET", None)]
+
+
+def test_comment_falls_back_to_author_id_when_impersonation_is_refused(zendesk_emulator):
+    sink = sink_for(zendesk_emulator, oauth=True)
+    tid = sink.create(make_email(1), Route()).ticket_id
+    # An agent's address can't be impersonated (403): the comment still lands, as author_id.
+    zendesk_emulator.store.add_user("agente@bso.example", "Agente", role="agent")
+    sink.comment(make_email(9, key="a", requester={"name": "Agente", "email": "agente@bso.example"},
+                            body_text="nota"), tid)
+    c = zendesk_emulator.tickets[tid].comments[-1]
+    assert zendesk_emulator.users[c.author_id].email == "agente@bso.example"
+    assert [r.status for r in zendesk_emulator.requests if r.method == "PUT"] == [403, 200]
