@@ -74,7 +74,7 @@ def safe_filename(name: str | None, content_type: str, index: int) -> str:
     return name
 
 
-def _decode_param(raw: str | tuple[str, str, str], defects: list[str]) -> str:
+def _decode_param(raw: str | tuple[str | None, str | None, str], defects: list[str]) -> str:
     if isinstance(raw, tuple):
         # RFC 2231: (charset, language, value) where value holds the
         # %-decoded octets as Latin-1 code points.

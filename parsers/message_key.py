@@ -29,10 +29,10 @@ def message_key(raw: bytes) -> str:
     header_block, body = split_raw(raw)
     values: dict[str, list[bytes]] = {name: [] for name in _KEY_HEADERS}
     for line in _FOLDING.sub(b" ", header_block).splitlines():
-        name, sep, value = line.partition(b":")
-        key = name.strip().lower().decode("ascii", "replace")
-        if sep and key in values:
-            values[key].append(_SPACE.sub(b" ", value.strip()))
+        raw_name, sep, value = line.partition(b":")
+        header = raw_name.strip().lower().decode("ascii", "replace")
+        if sep and header in values:
+            values[header].append(_SPACE.sub(b" ", value.strip()))
     digest = hashlib.sha256()
     for name in _KEY_HEADERS:
         # Length-prefixed fields: no value can run into the next one.

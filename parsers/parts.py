@@ -81,7 +81,7 @@ class Parts:
         for leaf in self.leaves:
             # RFC 2392: the HTML shows a part by "cid:<Content-ID>", which
             # makes it inline whatever its Content-Disposition says.
-            referenced = bool(leaf.content_id) and f"cid:{leaf.content_id.lower()}" in html
+            referenced = leaf.content_id is not None and f"cid:{leaf.content_id.lower()}" in html
             out.append(Attachment(
                 filename=leaf.filename,
                 content_type=leaf.content_type,
@@ -198,12 +198,13 @@ def _content_id(part: Message) -> str | None:
 
 def _payload(part: Message, parts: Parts) -> bytes:
     """The decoded bytes of a leaf; bad transfer encodings are reported, not fatal."""
+    data: object
     try:
         data = part.get_payload(decode=True)
     except Exception as exc:  # e.g. a uuencode body the stdlib chokes on
         parts.defects.append(f"cannot decode {content_type_of(part)} part: {type(exc).__name__}")
         data = None
-    if data is None:
+    if not isinstance(data, bytes):
         raw = part.get_payload()
         data = raw.encode("utf-8", "surrogateescape") if isinstance(raw, str) else b""
     for defect in part.defects:
@@ -213,21 +214,20 @@ def _payload(part: Message, parts: Parts) -> bytes:
 
 def _embedded_bytes(part: Message) -> bytes:
     """The attached message as a .eml file."""
-    inner = part.get_payload()
-    if isinstance(inner, list) and inner:
-        data = _as_bytes(inner[0])
-    else:
-        data = inner.encode("utf-8", "surrogateescape") if isinstance(inner, str) else b""
+    payload = part.get_payload()
+    inner = payload[0] if isinstance(payload, list) and payload and isinstance(payload[0], Message) else None
+    if inner is None:
+        return payload.encode("utf-8", "surrogateescape") if isinstance(payload, str) else b""
+    data = _as_bytes(inner)
     # RFC 2046 forbids encoding message/rfc822, but senders do; the stdlib
     # then "parses" the encoded text as a headerless message.
     encoding = str(part.get("Content-Transfer-Encoding", "")).strip().lower()
-    if encoding == "base64" and isinstance(inner, list) and inner and not inner[0].keys():
-        raw = inner[0].get_payload()
-        if isinstance(raw, str):
-            try:
-                data = base64.b64decode("".join(raw.split()), validate=False)
-            except (binascii.Error, ValueError):
-                pass
+    encoded = inner.get_payload()
+    if encoding == "base64" and not inner.keys() and isinstance(encoded, str):
+        try:
+            data = base64.b64decode("".join(encoded.split()), validate=False)
+        except (binascii.Error, ValueError):
+            pass
     elif encoding == "quoted-printable":
         data = quopri.decodestring(data)
     return data
