@@ -182,3 +182,18 @@ def test_domainless_mailer_daemon_bounce_still_parses() -> None:
     assert email.requester.name == "Mail Delivery Subsystem"
     with pytest.raises(ParseError):
         parse(b"From: Someone <someone>\r\nSubject: x\r\n\r\nbody\r\n")
+
+
+@pytest.mark.parametrize(("value", "expected"), [
+    ("Mon, 30 Nov 2026 10:05:47 -0300 (BRT)", datetime(2026, 11, 30, 13, 5, 47, tzinfo=timezone.utc)),
+    ("30 Nov 2026 10:05:47 GMT", datetime(2026, 11, 30, 10, 5, 47, tzinfo=timezone.utc)),
+    ("Mon, 30 Nov 2026 10:05:47", datetime(2026, 11, 30, 10, 5, 47, tzinfo=timezone.utc)),
+    ("yesterday at noon", None),
+])
+def test_dates_are_aware_or_none(value: str, expected: datetime | None) -> None:
+    email = parse(f"From: a@example.com\r\nDate: {value}\r\n\r\nx\r\n".encode())
+    assert email.date == expected
+    if expected is not None:
+        assert email.date is not None and email.date.tzinfo is not None
+    else:
+        assert any(d.startswith("date:") for d in email.defects)
