@@ -143,7 +143,7 @@ class ZendeskSink:
         """Did a comment that failed ambiguously reach the ticket after all?"""
         comments, users = self.client.comments(ticket_id, budget)
         return any(
-            c.get("body") == body and users.get(c.get("author_id"), {}).get("email", "").lower() == sender.lower()
+            c.get("body") == body and users.get(c.get("author_id", 0), {}).get("email", "").lower() == sender.lower()
             for c in comments[-_RECENT_COMMENTS:]
         )
 
@@ -185,7 +185,8 @@ class _PrintingClient(ZendeskClient):
 
     def _attempt(self, method: str, path: str, *, params: dict[str, str] | None, json: Any, data: bytes | None,
                  headers: dict[str, str] | None) -> dict[str, Any] | None:
-        line: dict[str, Any] = {"method": method, "url": self.base_url + path + ("?" + urlencode(params) if params else "")}
+        url = self.base_url + path + ("?" + urlencode(params) if params else "")
+        line: dict[str, Any] = {"method": method, "url": url}
         sent_headers = dict(headers or {})
         if json is not None:
             sent_headers.setdefault("Content-Type", "application/json")

@@ -75,7 +75,9 @@ def recipient(email: Email, support_addresses: list[str]) -> str | None:
     return support_addresses[0] if support_addresses else None
 
 
-def split_attachments(attachments: Iterable[Attachment], settings: "Settings") -> tuple[list[Attachment], list[LeftOut]]:
+def split_attachments(
+    attachments: Iterable[Attachment], settings: "Settings"
+) -> tuple[list[Attachment], list[LeftOut]]:
     """(to upload, left out with the reason)."""
     limits = settings.attachments
     blocked = {e.lower() if e.startswith(".") else "." + e.lower() for e in limits.blocked_extensions}

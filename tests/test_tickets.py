@@ -69,7 +69,8 @@ def test_invalid_cc_is_named_not_sent():
 
 
 def test_recipient_is_the_support_address_it_was_sent_to():
-    assert payload(make_email(1, to=["x@y.example"], cc=["SUPORTE@bso.example"]))[0]["recipient"] == "suporte@bso.example"
+    sent_to_cc = make_email(1, to=["x@y.example"], cc=["SUPORTE@bso.example"])
+    assert payload(sent_to_cc)[0]["recipient"] == "suporte@bso.example"
     assert payload(make_email(1, to=["x@y.example"], cc=[]))[0]["recipient"] == SUPPORT
 
 

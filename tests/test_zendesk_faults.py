@@ -52,7 +52,7 @@ def test_200_messages_with_20_percent_faults_make_200_tickets_and_no_duplicates(
     for r in log:
         if r.method == "POST" and r.path.startswith("/api/v2/tickets"):
             posts[r.json()["ticket"]["external_id"]].append(r)
-    for email, tid in zip(emails, ids):
+    for email, tid in zip(emails, ids, strict=True):
         tries = posts[f"bso-ingest:{email.key}"]
         assert {r.headers["idempotency-key"] for r in tries} == {email.key}
         assert len({r.body for r in tries}) == 1

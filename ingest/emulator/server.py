@@ -50,6 +50,11 @@ class LoggedRequest:
         return json.loads(self.body) if self.body else None
 
 
+def _param(req: LoggedRequest, name: str) -> str | None:
+    values = req.query.get(name)
+    return values[0] if values else None
+
+
 class _Reply(Exception):
     """Ends request handling with this status, JSON body and headers."""
 
@@ -64,6 +69,7 @@ def _error(status: int, error: str, description: str, details: Any = None) -> _R
     return _Reply(status, body)
 
 
+_CLOSED_DETAILS = {"status": [{"description": "Status: closed prevents ticket update", "error": "ClosedTicket"}]}
 _ID = r"(\d+)(?:\.json)?"
 ROUTES: list[tuple[str, re.Pattern[str], str]] = [
     ("POST", re.compile(r"/api/v2/uploads(?:\.json)?"), "upload"),
@@ -108,7 +114,7 @@ class Emulator:
     @property
     def url(self) -> str:
         host, port = self.httpd.server_address[:2]
-        return f"http://{host}:{port}"
+        return f"http://{host!s}:{port}"
 
     @property
     def tickets(self) -> dict[int, Ticket]:
@@ -134,7 +140,8 @@ class Emulator:
             self.requests.clear()
 
     def start(self) -> "Emulator":
-        self._thread = threading.Thread(target=self.httpd.serve_forever, args=(0.05,), name="zendesk-emulator", daemon=True)
+        self._thread = threading.Thread(target=self.httpd.serve_forever, args=(0.05,), name="zendesk-emulator",
+                                        daemon=True)
         self._thread.start()
         return self
 
@@ -164,10 +171,10 @@ class Emulator:
 
     # -- endpoints ------------------------------------------------------------
     def upload(self, req: LoggedRequest, auth: str) -> _Reply:
-        filename = (req.query.get("filename") or [""])[0]
+        filename = _param(req, "filename")
         if not filename:
             raise _error(400, "InvalidParameters", "filename is required")
-        token = (req.query.get("token") or [None])[0]
+        token = _param(req, "token")
         if token and (token not in self.store.uploads or self.store.uploads[token].used):
             raise _error(422, "RecordInvalid", "Record validation errors",
                          {"token": [{"description": "Upload token is invalid or used", "error": "InvalidValue"}]})
@@ -187,7 +194,7 @@ class Emulator:
                     raise _error(400, "IdempotentRequestError",
                                  "Request parameters do not match the original request for this Idempotency-Key")
                 return _Reply(stored.status, stored.body, {"x-idempotency-lookup": "hit"})
-        ticket_in = body.get("ticket")
+        ticket_in: Any = body.get("ticket")
         details = contract.check_ticket_create(ticket_in, strict=self.strict)
         if details:
             raise _error(422, "RecordInvalid", "Record validation errors", details)
@@ -254,7 +261,7 @@ class Emulator:
         return ticket
 
     def list_tickets(self, req: LoggedRequest, auth: str) -> _Reply:
-        external_id = (req.query.get("external_id") or [None])[0]
+        external_id = _param(req, "external_id")
         found = [t for t in self.store.tickets.values() if external_id is None or t.external_id == external_id]
         return _Reply(200, {"tickets": [t.as_json() for t in found], "count": len(found),
                             "next_page": None, "previous_page": None})
@@ -277,13 +284,12 @@ class Emulator:
 
     def update_ticket(self, req: LoggedRequest, auth: str, ticket_id: str) -> _Reply:
         ticket = self._ticket(int(ticket_id))
-        t = self._json(req).get("ticket")
+        t: Any = self._json(req).get("ticket")
         details = contract.check_ticket_update(t, strict=self.strict)
         if details:
             raise _error(422, "RecordInvalid", "Record validation errors", details)
         if ticket.status == "closed":
-            raise _error(422, "RecordInvalid", "Record validation errors",
-                         {"status": [{"description": "Status: closed prevents ticket update", "error": "ClosedTicket"}]})
+            raise _error(422, "RecordInvalid", "Record validation errors", _CLOSED_DETAILS)
         updater = self.store.agent
         if "comment" in t:
             c = t["comment"]
@@ -310,13 +316,12 @@ class Emulator:
         ticket = self.store.tickets.get(int(ticket_id))
         if ticket is None or user.id not in (ticket.requester_id, *ticket.email_cc_ids):
             raise _error(404, "RecordNotFound", "Not found")
-        r = self._json(req).get("request")
+        r: Any = self._json(req).get("request")
         details = contract.check_request_update(r, strict=self.strict)
         if details:
             raise _error(422, "RecordInvalid", "Record validation errors", details)
         if ticket.status == "closed":
-            raise _error(422, "RecordInvalid", "Record validation errors",
-                         {"status": [{"description": "Status: closed prevents ticket update", "error": "ClosedTicket"}]})
+            raise _error(422, "RecordInvalid", "Record validation errors", _CLOSED_DETAILS)
         if "comment" in r:
             self._add_comment(ticket, user, user, r["comment"], public=True)
             if ticket.status in ("pending", "hold", "solved"):
@@ -333,7 +338,7 @@ class Emulator:
                                        public, files, updater_id=updater.id))
 
     def search_users(self, req: LoggedRequest, auth: str) -> _Reply:
-        query = (req.query.get("query") or [""])[0].strip()
+        query = (_param(req, "query") or "").strip()
         email = query.removeprefix("email:").strip('"').lower()
         found = [u for u in self.store.users.values() if u.email == email]
         return _Reply(200, {"users": [u.as_json() for u in found], "count": len(found)})
