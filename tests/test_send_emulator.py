@@ -170,7 +170,8 @@ def test_every_ptbr_message_gives_one_ticket_in_the_senders_name(
     before = len(emu.requests)
     code, again, _ = send(cfg, monkeypatch, capsys, *map(str, files))
     assert code == 0
-    assert {line["source"]: line["ticket_id"] for line in again} == {src: line["ticket_id"] for src, line in by_source.items()}
+    first_ids = {src: line["ticket_id"] for src, line in by_source.items()}
+    assert {line["source"]: line["ticket_id"] for line in again} == first_ids
     assert len(emu.requests) == before and len(emu.tickets) == len(created_ids)
 
 
