@@ -28,6 +28,8 @@ EXTERNAL_ID_PREFIX = "bso-ingest:"
 # What Zendesk accepts as an address; anything else would make it refuse the
 # whole ticket (422), so such a CC is named in the comment instead.
 _ADDRESS = re.compile(r"^[^@\s<>(),;:\"]+@[^@\s<>(),;:\"]+\.[^@\s<>(),;:\"]+$")
+# A body line standing in for the subject is cut here, so a paragraph
+# without line breaks does not become the whole subject.
 SUBJECT_MAX = 150
 
 
@@ -58,11 +60,12 @@ def external_id(email: Email) -> str:
 def subject(email: Email) -> str:
     """The subject, else the first non-blank body line (as the email channel does)."""
     text = " ".join(email.subject.split())
-    if not text:
-        text = next((" ".join(line.split()) for line in email.body_text.splitlines() if line.strip()), "")
-    if len(text) > SUBJECT_MAX:
-        text = text[: SUBJECT_MAX - 1].rstrip() + "…"
-    return text or "(no subject)"
+    if text:
+        return text
+    line = next((" ".join(line.split()) for line in email.body_text.splitlines() if line.strip()), "")
+    if len(line) > SUBJECT_MAX:
+        line = line[: SUBJECT_MAX - 1].rstrip() + "…"
+    return line or "(no subject)"
 
 
 def recipient(email: Email, support_addresses: list[str]) -> str | None:

@@ -113,3 +113,11 @@ def test_empty_body_still_makes_a_valid_comment():
     t, _ = payload(make_email(1, body_text="   ", subject="Só anexo"))
     assert t["comment"]["body"].strip()
     assert t["subject"] == "Só anexo"
+
+
+def test_long_first_line_is_cut_but_a_real_subject_is_kept():
+    long_line = "palavra " * 60
+    t, _ = payload(make_email(1, subject="", body_text=long_line))
+    assert len(t["subject"]) == tickets.SUBJECT_MAX and t["subject"].endswith("…")
+    t, _ = payload(make_email(1, subject=long_line))
+    assert t["subject"] == long_line.strip()
