@@ -110,6 +110,9 @@ class Service:
         self._stop_requested = False
         self._last_heartbeat = clock()
         self._left_alone: set[str] | None = None
+        # Why the service stopped on its own (an exit code other than 0).
+        self.stop_reason = ""
+        self._last_error = ""
 
     # -- stopping -----------------------------------------------------------
 
@@ -159,8 +162,7 @@ class Service:
                     continue  # mail may have arrived while we worked: look again first
                 self.sleep()
         except ServiceStopped as stop:
-            log.error("%s", stop)
-            return stop.code
+            return self._stopped(stop)
         finally:
             if self.scheduler is not None and self.scheduler.running:
                 self.scheduler.shutdown(wait=False)
@@ -176,11 +178,18 @@ class Service:
                 if not self.poll_once():
                     break
         except ServiceStopped as stop:
-            log.error("%s", stop)
-            return stop.code
+            return self._stopped(stop)
         finally:
             self.source.close()
-        return EXIT_UNAVAILABLE if self._backoff else EXIT_OK
+        if self._backoff:
+            self.stop_reason = self._last_error
+            return EXIT_UNAVAILABLE
+        return EXIT_OK
+
+    def _stopped(self, stop: ServiceStopped) -> int:
+        log.error("%s", stop)
+        self.stop_reason = str(stop)
+        return stop.code
 
     def poll_once(self) -> int:
         """One pass over the inbox; returns how many messages were filed."""
@@ -194,13 +203,11 @@ class Service:
                 if self._left_alone is not None and msg.ref in self._left_alone:
                     continue
                 finished += self._handle(msg)
-        except SourceError as exc:
+        except (SourceError, LedgerError) as exc:
+            what = "mailbox" if isinstance(exc, SourceError) else "ledger"
             self._backoff = min(MAX_BACKOFF_SECONDS, max(1.0, self._backoff * 2))
-            log.warning("mailbox unavailable (%s); retrying in %.0fs", exc, self._backoff)
-            return 0
-        except LedgerError as exc:
-            self._backoff = min(MAX_BACKOFF_SECONDS, max(1.0, self._backoff * 2))
-            log.error("ledger unavailable (%s); retrying in %.0fs", exc, self._backoff)
+            self._last_error = f"{what} unavailable: {exc}"
+            log.warning("%s; retrying in %.0fs", self._last_error, self._backoff)
             return 0
         self._backoff = 0.0
         return finished

@@ -316,3 +316,64 @@ def dovecot(dovecot_server: DovecotServer) -> Iterator[DovecotServer]:
     dovecot_server.start()
     dovecot_server.reset_mail()
     yield dovecot_server
+
+
+# -- helpers for the service tests, the crash test and bench/drain.py --------
+
+SUPPORT = "atendimento.bsorm@totvs.com.br"
+
+
+def support_mail(n: int, *, sender: str | None = None, auto_reply: bool = False, received: str = "") -> bytes:
+    """A small, distinct support request (an out-of-office reply with auto_reply).
+
+    `received` adds a Received header: the same mail delivered twice differs
+    only there and must still give one ticket.
+    """
+    sender = sender or f"cliente{n}@empresa{n % 50}.com.br"
+    headers = [
+        *([f"Received: {received}"] if received else []),
+        f"From: Cliente {n} <{sender}>",
+        f"To: Atendimento BSO RM <{SUPPORT}>",
+        f"Subject: {'Ausente: ' if auto_reply else ''}Pedido de suporte {n}",
+        f"Message-ID: <pedido-{n}@empresa{n % 50}.com.br>",
+        "Date: Mon, 23 Nov 2026 09:14:02 -0300",
+        "MIME-Version: 1.0",
+        'Content-Type: text/plain; charset="utf-8"',
+        "Content-Transfer-Encoding: 8bit",
+        *(["Auto-Submitted: auto-replied"] if auto_reply else []),
+    ]
+    body = (
+        f"Estou em férias até segunda-feira ({n}).\n"
+        if auto_reply
+        else f"Bom dia,\n\nO cálculo da folha falha no passo {n}.\n\nOrganização: Empresa {n % 50}\n"
+        "Impacto: Dúvida\nProduto: RM\nMódulo: Folha de Pagamento\n\nObrigado.\n"
+    )
+    return ("\r\n".join(headers) + "\r\n\r\n" + body.replace("\n", "\r\n")).encode()
+
+
+def service_env(server: DovecotServer, zendesk_url: str, root: Path, **settings: str) -> dict[str, str]:
+    """Environment for a `bso-ingest run` subprocess aimed at `server` and a Zendesk.
+
+    An empty config file keeps the repository's settings.toml out of it;
+    `settings` adds BSO_INGEST_<SECTION>__<KEY> values, e.g. imap__batch_size="10".
+    """
+    from ingest.emulator import DEFAULT_API_TOKEN, DEFAULT_EMAIL
+
+    config = root / "settings.toml"
+    config.touch()
+    env = {k: v for k, v in os.environ.items() if not k.startswith("BSO_INGEST_")}
+    env.update(server.env())
+    env.update(
+        {
+            "BSO_INGEST_CONFIG": str(config),
+            "BSO_INGEST_SERVICE__DRY_RUN": "false",
+            "BSO_INGEST_SERVICE__LOCK_PATH": str(root / "bso-ingest.lock"),
+            "BSO_INGEST_LEDGER__URL": f"sqlite:///{root / 'ledger.sqlite3'}",
+            "BSO_INGEST_ZENDESK__URL": zendesk_url,
+            "BSO_INGEST_ZENDESK__EMAIL": DEFAULT_EMAIL,
+            "BSO_INGEST_ZENDESK__API_TOKEN": DEFAULT_API_TOKEN,
+            "BSO_INGEST_ZENDESK__RETRY_BUDGET_SECONDS": "30",
+        }
+    )
+    env.update({f"BSO_INGEST_{key.upper()}": value for key, value in settings.items()})
+    return env

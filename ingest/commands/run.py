@@ -85,6 +85,8 @@ def _run_locked(settings: Settings, *, once: bool) -> int:
         pipeline.close()
     if once:
         print(f"bso-ingest run --once: {service.summary.line()}", flush=True)
+    if service.stop_reason:
+        print(f"bso-ingest run: {service.stop_reason}", file=sys.stderr)
     return code
 
 
