@@ -47,7 +47,7 @@ from ingest.guard import check_rate
 from ingest.ledger import Claim, Ledger, raw_key
 from ingest.outcomes import Deferred, Final, Outcome, Quarantined, Skipped
 from ingest.source import RawMessage
-from ingest.threading import Thread, find_thread
+from ingest.threading import Thread, find_thread, mention_tags
 from parsers import Email, ParseError, parse
 from parsers.classify import classify
 from routing import Route, route
@@ -183,6 +183,12 @@ class Pipeline:
             if thread is not None and thread.action == "comment":
                 return self._sink_call("comment", lambda: self.sink.comment(email, thread.ticket_id))
             ticket_route = self._stage("route", self.stages.route, email, settings)
+            if thread is None:
+                # A subject naming a ticket we did not thread into (a stranger's
+                # mail, say): tag the new ticket with the number it mentioned.
+                mentions = mention_tags(email, settings)
+                if mentions:
+                    ticket_route = ticket_route.model_copy(update={"tags": [*ticket_route.tags, *mentions]})
             # Past the Idempotency-Key lifetime a retry could duplicate the
             # ticket; look it up by external_id before creating.
             lookup_first = not claim.fresh and now - claim.claimed_at > IDEMPOTENCY_WINDOW

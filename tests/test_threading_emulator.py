@@ -90,6 +90,8 @@ def test_a_stranger_naming_the_ticket_in_the_subject_gets_a_new_ticket(pipeline:
                  sender="intruso@outra-empresa.com", msgid="<intruder@outra>")
     assert isinstance(other, Created) and other.ticket_id != first.ticket_id
     assert len(emulator.tickets[first.ticket_id].comments) == 1
+    assert f"mentions_ticket_{first.ticket_id}" in emulator.tickets[other.ticket_id].tags
+    assert not any(t.startswith("mentions_ticket_") for t in emulator.tickets[first.ticket_id].tags)
 
 
 def test_a_reply_to_a_closed_ticket_is_a_linked_followup(pipeline: Pipeline, emulator: Emulator) -> None:
