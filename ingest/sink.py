@@ -7,6 +7,7 @@ so what it prints is what the real one would send.
 """
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 import logging
@@ -93,7 +94,7 @@ class ZendeskSink:
             if found is not None:
                 return Created(ticket_id=int(found["id"]), reason="found by external_id")
         plan = tickets.plan(email, route, self.settings)
-        token = self.client.upload_files(_files(plan), budget)
+        token, plan = self._upload(plan, budget)
         payload = tickets.ticket_payload(email, route, self.settings, plan, token, followup_of=followup_of)
         ticket = self.client.create_ticket(payload, email.key, budget)
         return Created(ticket_id=int(ticket["id"]), reason=_left_out(plan))
@@ -108,7 +109,8 @@ class ZendeskSink:
             if not impersonate and author_id is None:
                 author_id = self.client.user_id(sender, email.requester.name, budget)
             # Fresh uploads on every try: a comment that landed used the token up.
-            comment = tickets.comment_payload(email, plan, self.client.upload_files(_files(plan), budget))
+            token, sent = self._upload(plan, budget)
+            comment = tickets.comment_payload(email, sent, token)
             try:
                 if impersonate:
                     answer = self.client.put(f"/api/v2/requests/{ticket_id}.json", {"request": {"comment": comment}},
@@ -137,7 +139,19 @@ class ZendeskSink:
             if answer is None:
                 raise ZendeskRejected(f"comment on #{ticket_id} from {_name(email)}: no such ticket", 404)
             break
-        return Commented(ticket_id=ticket_id, reason=_left_out(plan))
+        return Commented(ticket_id=ticket_id, reason=_left_out(sent))
+
+    def _upload(self, plan: tickets.Plan, budget: Budget) -> tuple[str | None, tickets.Plan]:
+        """Uploads the plan's files; files Zendesk refused move to `left_out`."""
+        token, refused = self.client.upload_files(_files(plan), budget)
+        if not refused:
+            return token, plan
+        names = {name for name, _ in refused}
+        return token, dataclasses.replace(
+            plan,
+            uploads=[a for a in plan.uploads if a.filename not in names],
+            left_out=[*plan.left_out, *(tickets.LeftOut(name, why) for name, why in refused)],
+        )
 
     def _landed(self, ticket_id: int, sender: str, body: str, budget: Budget) -> bool:
         """Did a comment that failed ambiguously reach the ticket after all?"""

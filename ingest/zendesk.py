@@ -277,23 +277,33 @@ class ZendeskClient:
             return None
         return answer["ticket"], {u["id"]: u for u in answer.get("users", [])}
 
-    def upload_files(self, files: list[tuple[str, str, bytes]], budget: Budget) -> str | None:
-        """Uploads (filename, content_type, bytes) under one token (`&token=`); returns it.
+    def upload_files(
+        self, files: list[tuple[str, str, bytes]], budget: Budget
+    ) -> tuple[str | None, list[tuple[str, str]]]:
+        """Uploads (filename, content_type, bytes) under one token (`&token=`).
 
+        Returns the token (None when nothing was uploaded) and the files
+        Zendesk refused (filename, why), e.g. a type the account does not
+        allow: the ticket is still made, with a note, rather than lost.
         An upload that may have landed before failing would sit twice under
         the token, so the chain starts over with a fresh token instead; the
         abandoned uploads expire unused."""
         while True:
             token: str | None = None
+            refused: list[tuple[str, str]] = []
             try:
                 for filename, content_type, content in files:
                     params = {"filename": filename, **({"token": token} if token else {})}
-                    answer = self.request("POST", "/api/v2/uploads.json", budget, params=params, data=content,
-                                          headers={"Content-Type": content_type}, retry_ambiguous=False)
+                    try:
+                        answer = self.request("POST", "/api/v2/uploads.json", budget, params=params, data=content,
+                                              headers={"Content-Type": content_type}, retry_ambiguous=False)
+                    except ZendeskRejected as exc:
+                        refused.append((filename, f"Zendesk refused the upload: {exc.status} {exc.details}"))
+                        continue
                     if answer is None:
                         raise ZendeskRejected("POST /api/v2/uploads.json: 404", 404)
                     token = answer["upload"]["token"]
-                return token
+                return token, refused
             except AmbiguousFailure as exc:
                 budget.wait(exc.retry)
 

@@ -49,7 +49,8 @@ def test_429_waits_retry_after_then_succeeds_with_the_same_key(zendesk_emulator)
     zendesk_emulator.plan.clock = fake.clock  # the emulator's rate window runs on the same fake time
     zendesk_emulator.set_faults(Faults(rate_limit=1, rate_window=10))
     c = client(zendesk_emulator, fake)
-    token = c.upload_files([("a.txt", "text/plain", b"abc")], c.budget("t"))
+    token, refused = c.upload_files([("a.txt", "text/plain", b"abc")], c.budget("t"))
+    assert refused == []
     ticket = c.create_ticket({"ticket": {**TICKET["ticket"], "comment": {"body": "b", "uploads": [token]}}},
                              "k1", c.budget("t"))
     assert fake.sleeps == [10.0]

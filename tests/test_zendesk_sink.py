@@ -214,3 +214,18 @@ def test_comment_falls_back_to_author_id_when_impersonation_is_refused(zendesk_e
     c = zendesk_emulator.tickets[tid].comments[-1]
     assert zendesk_emulator.users[c.author_id].email == "agente@bso.example"
     assert [r.status for r in zendesk_emulator.requests if r.method == "PUT"] == [403, 200]
+
+
+def test_upload_refused_by_zendesk_leaves_the_file_out_with_a_note(zendesk_emulator):
+    zendesk_emulator.refused_extensions = {"zip"}
+    sink = sink_for(zendesk_emulator)
+    email = make_email(1, attachments=[attachment("logs.zip", b"PK"), attachment("ok.txt", b"ok", "text/plain")])
+    created = sink.create(email, Route())
+    first = zendesk_emulator.tickets[created.ticket_id].comments[0]
+    assert [a.file_name for a in first.attachments] == ["ok.txt"]
+    assert "logs.zip: Zendesk refused the upload" in first.body
+    assert created.reason == "1 attachment(s) left out"
+    sink.comment(make_email(1, key="c", body_text="de novo", attachments=[attachment("b.zip", b"PK")]),
+                 created.ticket_id)
+    last = zendesk_emulator.tickets[created.ticket_id].comments[-1]
+    assert last.attachments == [] and "b.zip: Zendesk refused the upload" in last.body

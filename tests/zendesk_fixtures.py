@@ -31,6 +31,8 @@ the test.  The object it yields has:
   fault knobs (see ingest/emulator/faults.py); the same seed gives the same
   faults for the same sequence of requests.  `.faults` is the current set.
 - `.strict`: set False to accept undocumented fields.
+- `.refused_extensions`: set of extensions (no dot, lowercase) whose uploads
+  the account refuses with 422, like Zendesk's "allowed file types" setting.
 - `.store.expire_idempotency_keys()`: as if Zendesk's 2 hours had passed.
 - `.reset()`: empty account, empty log, no faults.
 

@@ -100,6 +100,9 @@ class Emulator:
         oauth_token: str = DEFAULT_OAUTH_TOKEN,
     ) -> None:
         self.strict = strict
+        # File extensions (no dot) the account does not accept as uploads
+        # (Admin Center > allowed file types).
+        self.refused_extensions: set[str] = set()
         self.email, self.api_token, self.oauth_token = email, api_token, oauth_token
         self.store = Store()
         self.plan = FaultPlan(faults or Faults())
@@ -178,6 +181,9 @@ class Emulator:
         if token and (token not in self.store.uploads or self.store.uploads[token].used):
             raise _error(422, "RecordInvalid", "Record validation errors",
                          {"token": [{"description": "Upload token is invalid or used", "error": "InvalidValue"}]})
+        if filename.lower().rsplit(".", 1)[-1] in self.refused_extensions:
+            raise _error(422, "RecordInvalid", "Record validation errors", {"file": [
+                {"description": f"{filename}: this file type is not allowed in this account", "error": "InvalidValue"}]})
         content_type = req.headers.get("content-type", "application/binary")
         upload = self.store.add_upload_file(token, filename, content_type, req.body)
         return _Reply(201, {"upload": {"token": upload.token, "expires_at": None,
