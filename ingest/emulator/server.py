@@ -182,8 +182,9 @@ class Emulator:
             raise _error(422, "RecordInvalid", "Record validation errors",
                          {"token": [{"description": "Upload token is invalid or used", "error": "InvalidValue"}]})
         if filename.lower().rsplit(".", 1)[-1] in self.refused_extensions:
-            raise _error(422, "RecordInvalid", "Record validation errors", {"file": [
-                {"description": f"{filename}: this file type is not allowed in this account", "error": "InvalidValue"}]})
+            why = f"{filename}: this file type is not allowed in this account"
+            raise _error(422, "RecordInvalid", "Record validation errors",
+                         {"file": [{"description": why, "error": "InvalidValue"}]})
         content_type = req.headers.get("content-type", "application/binary")
         upload = self.store.add_upload_file(token, filename, content_type, req.body)
         return _Reply(201, {"upload": {"token": upload.token, "expires_at": None,
