@@ -19,6 +19,7 @@ from pathlib import PurePosixPath
 from typing import TYPE_CHECKING, Any
 
 from parsers.model import Attachment, Email
+from parsers.quotes import strip_quoted
 from routing.model import Route
 
 if TYPE_CHECKING:
@@ -124,9 +125,9 @@ def plan(email: Email, route: Route | None, settings: "Settings") -> Plan:
     return Plan(uploads, left_out, ccs, extra, bad)
 
 
-def comment_body(email: Email, p: Plan) -> str:
-    """The mail's text plus a note on anything that could not go into Zendesk."""
-    parts = [email.body_text.strip() or "(message without text)"]
+def comment_body(email: Email, p: Plan, text: str | None = None) -> str:
+    """The mail's text (or `text`) plus a note on anything that could not go into Zendesk."""
+    parts = [(email.body_text if text is None else text).strip() or "(message without text)"]
     notes: list[str] = []
     if p.left_out:
         notes.append("Attachments not included:\n" + "\n".join(f"- {x.filename}: {x.reason}" for x in p.left_out))
@@ -187,8 +188,12 @@ def _requester(email: Email) -> dict[str, str]:
 
 
 def comment_payload(email: Email, p: Plan, upload_token: str | None) -> dict[str, Any]:
-    """The `comment` object of a follow-up mail (public; the author is set by the caller)."""
-    comment: dict[str, Any] = {"body": comment_body(email, p)}
+    """The `comment` object of a follow-up mail (public; the author is set by the caller).
+
+    The ticket already holds the history, so only what the sender wrote now
+    goes in: quoted history is stripped (parsers.quotes keeps the whole text
+    when stripping would leave nothing)."""
+    comment: dict[str, Any] = {"body": comment_body(email, p, strip_quoted(email.body_text))}
     if upload_token:
         comment["uploads"] = [upload_token]
     return comment

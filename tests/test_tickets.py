@@ -121,3 +121,14 @@ def test_long_first_line_is_cut_but_a_real_subject_is_kept():
     assert len(t["subject"]) == tickets.SUBJECT_MAX and t["subject"].endswith("…")
     t, _ = payload(make_email(1, subject=long_line))
     assert t["subject"] == long_line.strip()
+
+
+def test_comment_drops_quoted_history_but_a_new_ticket_keeps_it():
+    reply = ("Bom dia, o erro voltou na filial 02.\n\n"
+             "Em qua., 25 de nov. de 2026 às 10:02, Suporte <atendimento.bsorm@totvs.com.br> escreveu:\n"
+             "> Poderia nos enviar o log?\n")
+    email = make_email(1, body_text=reply)
+    comment = tickets.comment_payload(email, tickets.plan(email, None, SETTINGS), None)
+    assert comment["body"] == "Bom dia, o erro voltou na filial 02."
+    t, _ = payload(email)
+    assert "Poderia nos enviar o log?" in t["comment"]["body"]
