@@ -103,8 +103,6 @@ def test_a_reply_to_a_closed_ticket_is_a_linked_followup(pipeline: Pipeline, emu
     assert emulator.tickets[again.ticket_id].via_followup_source_id == first.ticket_id
 
 
-@pytest.mark.xfail(reason="ingest/tickets.py comment_payload does not call parsers.quotes.strip_quoted yet"
-                   " (owned by the sink; one-line change)", strict=False)
 def test_the_comment_has_no_quoted_history(pipeline: Pipeline, emulator: Emulator) -> None:
     first = send(pipeline, "Divergência no SPED", "O bloco C170 diverge.", msgid="<orig-5@agro>")
     send(pipeline, "Re: Divergência no SPED", REPLY, msgid="<reply-5@agro>", in_reply_to="<orig-5@agro>")
