@@ -115,8 +115,12 @@ def main() -> int:
         elapsed = last - started
         requests = len(emu.requests)
         limited = sum(1 for r in emu.requests if r.status == 429)
-        rate = args.rate_limit / args.rate_window
+        # --rate-limit 0: no limit, to measure the service's own capacity.
+        rate = args.rate_limit / args.rate_window if args.rate_limit else float("inf")
         floor = args.messages / rate
+        # The first window admits a burst of rate_limit requests at once, so
+        # the strictest floor is the last window's start (our capacity aside).
+        burst_floor = max(0.0, -(-args.messages // args.rate_limit) - 1) * args.rate_window if args.rate_limit else 0.0
         drain = {
             "messages": args.messages,
             "tickets": len(emu.tickets),
@@ -125,9 +129,10 @@ def main() -> int:
             "requests": requests,
             "requests_429": limited,
             "requests_per_s": round(requests / elapsed, 2),
-            "rate_limit_per_s": rate,
+            "rate_limit_per_s": rate if args.rate_limit else None,
             "floor_s": round(floor, 2),
             "of_floor_throughput": round(floor / elapsed, 3),
+            "burst_floor_s": round(burst_floor, 2),
         }
         print(json.dumps({"drain": drain}), flush=True)
 
