@@ -25,8 +25,9 @@ import time
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import datetime, timedelta, timezone
 from types import FrameType
-from typing import Protocol
+from typing import Any, Protocol
 
 from apscheduler.schedulers.background import BackgroundScheduler
 from apscheduler.schedulers.base import BaseScheduler
@@ -46,10 +47,17 @@ EXIT_AUTH = 3  # Zendesk refused our credentials (the same code as `send`)
 
 MAX_BACKOFF_SECONDS = 60.0
 HEARTBEAT_SECONDS = 300.0
+STALE_CLAIM = timedelta(hours=1)
 
 
 class Processor(Protocol):
     def process(self, msg: RawMessage) -> Outcome: ...
+
+
+class Claims(Protocol):
+    """The part of the ledger `periodic` reads (ingest.ledger.Ledger)."""
+
+    def pending(self, older_than: datetime) -> list[Any]: ...
 
 
 @dataclass
@@ -90,6 +98,8 @@ class Service:
         sleep: Callable[[float], None] = time.sleep,
         scheduler: BaseScheduler | None = None,
         file_mail: bool = True,
+        ledger: Claims | None = None,
+        wall_clock: Callable[[], datetime] = lambda: datetime.now(timezone.utc),
     ) -> None:
         self.source = source
         self.pipeline = pipeline
@@ -101,6 +111,8 @@ class Service:
         # False in a dry run: its ledger lives in memory, so filing mail would
         # leave no record of why it moved.  The mailbox is then only read.
         self.file_mail = file_mail
+        self.ledger = ledger
+        self.wall_clock = wall_clock
         self.summary = Summary()
         self._due = True
         self._next_poll = clock()
@@ -246,11 +258,28 @@ class Service:
             self._left_alone.add(msg.ref)
 
     def periodic(self) -> None:
-        """Housekeeping between polls: a heartbeat line with the counts so far."""
+        """Housekeeping between polls: a heartbeat line, and claims nobody finishes.
+
+        A claimed message normally stays in the inbox and is finished by a
+        later poll.  A claim that stays open for an hour means its mail left
+        the inbox some other way (deleted by hand, moved in Outlook): say so,
+        since no poll will ever finish it.
+        """
         now = self.clock()
-        if now - self._last_heartbeat >= HEARTBEAT_SECONDS:
-            self._last_heartbeat = now
-            log.info("alive: %s", self.summary.line())
+        if now - self._last_heartbeat < HEARTBEAT_SECONDS:
+            return
+        self._last_heartbeat = now
+        log.info("alive: %s", self.summary.line())
+        if self.ledger is None:
+            return
+        try:
+            stale = self.ledger.pending(self.wall_clock() - STALE_CLAIM)
+        except LedgerError as exc:
+            log.warning("cannot list open claims: %s", exc)
+            return
+        for row in stale[:20]:
+            log.warning("claim open since %s and not finished: key=%s ref=%s subject=%r (is the mail still in the inbox?)",
+                        row.claimed_at, row.key, row.source_ref, row.subject)
 
     def sleep(self) -> None:
         """Until the next poll is due, new mail arrives (IDLE) or a stop request."""

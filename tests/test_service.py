@@ -210,3 +210,34 @@ def test_run_picks_up_new_mail_between_polls_and_stops_on_request() -> None:
         thread.join(5)
     assert codes == [EXIT_OK]
     assert source.closed
+
+
+class FakeLedger:
+    def __init__(self, rows: list[object]) -> None:
+        self.rows = rows
+        self.asked: list[object] = []
+
+    def pending(self, older_than: object) -> list[object]:
+        self.asked.append(older_than)
+        return self.rows
+
+
+def test_periodic_warns_about_claims_no_poll_will_finish(caplog: object) -> None:
+    from datetime import datetime, timezone
+    from types import SimpleNamespace
+
+    import logging
+
+    clock = ManualClock()
+    row = SimpleNamespace(claimed_at="2026-11-28T10:00:00", key="k1", source_ref="7:42", subject="Pedido")
+    ledger = FakeLedger([row])
+    wall = datetime(2026, 11, 28, 12, 0, tzinfo=timezone.utc)
+    service = Service(FakeSource([]), FakePipeline(), clock=clock, sleep=clock.sleep, ledger=ledger,
+                      wall_clock=lambda: wall)
+    service.periodic()
+    assert ledger.asked == []  # not yet: once per heartbeat
+    clock.now += 301
+    with caplog.at_level(logging.WARNING, logger="ingest.service"):  # type: ignore[attr-defined]
+        service.periodic()
+    assert ledger.asked == [datetime(2026, 11, 28, 11, 0, tzinfo=timezone.utc)]
+    assert "key=k1 ref=7:42" in caplog.text  # type: ignore[attr-defined]

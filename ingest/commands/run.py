@@ -76,6 +76,7 @@ def _run_locked(settings: Settings, *, once: bool) -> int:
         shutdown_grace=settings.service.shutdown_grace_seconds,
         scheduler=None if once else default_scheduler(),
         file_mail=not dry,
+        ledger=pipeline.ledger,
     )
     log.info("reading %s%s", describe(settings), " (dry run: mail is read, not filed)" if dry else "")
     try:

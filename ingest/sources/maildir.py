@@ -15,7 +15,7 @@ import glob
 import logging
 import mailbox
 import os
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from importlib import resources
 from pathlib import Path
 
@@ -88,7 +88,7 @@ class MaildirSource:
         """Moves a message from the quarantine folder back to the inbox."""
         self._move(msg.ref, self.folder_path("quarantine"), self.path)
 
-    def wait_for_mail(self, timeout: float, stop: object = None) -> bool:
+    def wait_for_mail(self, timeout: float, stop: Callable[[], bool] = lambda: False) -> bool:
         """Maildir has no push; the service sleeps until the next poll."""
         return False
 
