@@ -40,7 +40,7 @@ log_path = {root}/dovecot.log
 info_log_path = {root}/dovecot.log
 protocols = imap
 listen = 127.0.0.1
-ssl = no
+{ssl}
 disable_plaintext_auth = no
 auth_mechanisms = plain login
 login_trusted_networks = 127.0.0.0/8
@@ -78,7 +78,8 @@ service imap-login {{
     port = {port}
   }}
   inet_listener imaps {{
-    port = 0
+    address = 127.0.0.1
+    port = {imaps_port}
   }}
   process_min_avail = 1
 }}
@@ -121,9 +122,13 @@ class DovecotServer:
     user = USER
     password = PASSWORD
 
-    def __init__(self, root: Path) -> None:
+    def __init__(self, root: Path, *, tls: bool = False) -> None:
         self.root = root
+        self.tls = tls
         self.port = free_port()
+        # IMAPS port, and STARTTLS on `port`, when tls: a self-signed
+        # certificate for 127.0.0.1/localhost in `cert_path`.
+        self.imaps_port = free_port() if tls else 0
         self.instance = f"bso-test-{self.port}"
         self.mail_user, self.uid, self.gid = _mail_account()
         self._proc: subprocess.Popen[bytes] | None = None
@@ -141,9 +146,15 @@ class DovecotServer:
         for sub in ("mail", "home"):
             os.chown(self.root / sub, self.uid, self.gid)
         (self.root / "passwd").write_text(f"{USER}:{{PLAIN}}{PASSWORD}::::::\n")
+        ssl = "ssl = no"
+        if self.tls:
+            self._make_certificate()
+            ssl = f"ssl = yes\nssl_cert = <{self.cert_path}\nssl_key = <{self.root / 'key.pem'}"
         self.config_path.write_text(
             CONFIG.format(
                 root=self.root,
+                ssl=ssl,
+                imaps_port=self.imaps_port,
                 port=self.port,
                 instance=self.instance,
                 uid=self.uid,
@@ -151,6 +162,21 @@ class DovecotServer:
                 mail_user=self.mail_user,
                 login_user=_login_user(),
             )
+        )
+
+    @property
+    def cert_path(self) -> Path:
+        return self.root / "cert.pem"
+
+    def _make_certificate(self) -> None:
+        openssl = shutil.which("openssl")
+        if openssl is None:
+            pytest.skip("openssl not installed: cannot make the test server's TLS certificate")
+        subprocess.run(
+            [openssl, "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2", "-subj", "/CN=localhost",
+             "-addext", "subjectAltName=IP:127.0.0.1,DNS:localhost",
+             "-keyout", str(self.root / "key.pem"), "-out", str(self.cert_path)],
+            check=True, capture_output=True,
         )
 
     def start(self, timeout: float = 15.0) -> None:
@@ -287,11 +313,11 @@ class DovecotServer:
         }
 
 
-def start_dovecot(root: Path) -> DovecotServer:
+def start_dovecot(root: Path, *, tls: bool = False) -> DovecotServer:
     """Starts a server in `root`, a directory the dovecot user can traverse."""
     if not DOVECOT.exists():
         pytest.skip(f"dovecot not installed at {DOVECOT} (apt-get install dovecot-imapd; scripts/test does it)")
-    server = DovecotServer(root)
+    server = DovecotServer(root, tls=tls)
     server.start()
     return server
 
