@@ -42,7 +42,9 @@ protocols = imap
 listen = 127.0.0.1
 {ssl}
 disable_plaintext_auth = no
-auth_mechanisms = plain login
+# xoauth2: Dovecot checks the bearer token against the passdb like a
+# password, so the user's password doubles as a valid token here.
+auth_mechanisms = plain login xoauth2
 login_trusted_networks = 127.0.0.0/8
 default_login_user = {login_user}
 default_internal_user = {mail_user}

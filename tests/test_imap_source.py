@@ -112,6 +112,18 @@ def test_wrong_password_names_the_user(dovecot: DovecotServer) -> None:
         list(source.fetch())
 
 
+def test_xoauth2_login_with_a_token_instead_of_a_password(dovecot: DovecotServer) -> None:
+    dovecot.append([message(1)])
+    source = source_for(dovecot, password=None, oauth_token=dovecot.password)
+    try:
+        assert [m.raw for m in source.fetch()] == [message(1)]
+    finally:
+        source.close()
+    assert f"user=<{dovecot.user}>, method=XOAUTH2" in dovecot.log_tail(200)
+    with pytest.raises(FetchError, match="login as 'bso'"):
+        list(source_for(dovecot, password=None, oauth_token="expired-token").fetch())
+
+
 def test_idle_reports_new_mail_within_a_second(dovecot: DovecotServer) -> None:
     source = source_for(dovecot)
     try:
