@@ -241,3 +241,34 @@ def test_periodic_warns_about_claims_no_poll_will_finish(caplog: object) -> None
         service.periodic()
     assert ledger.asked == [datetime(2026, 11, 28, 11, 0, tzinfo=timezone.utc)]
     assert "key=k1 ref=7:42" in caplog.text  # type: ignore[attr-defined]
+
+
+def test_the_scheduler_job_is_coalesced_single_and_drives_the_polls() -> None:
+    from ingest.service import default_scheduler
+
+    class CountingSource(FakeSource):
+        polls = 0
+
+        def fetch(self) -> Iterator[RawMessage]:
+            CountingSource.polls += 1
+            return super().fetch()
+
+        def wait_for_mail(self, timeout: float, stop: Callable[[], bool] = lambda: False) -> bool:
+            return False  # no IDLE: only the scheduler wakes the loop
+
+    source = CountingSource([])
+    scheduler = default_scheduler()
+    service = Service(source, FakePipeline(), poll_interval=0.3, scheduler=scheduler)
+    thread = threading.Thread(target=service.run)
+    thread.start()
+    try:
+        time.sleep(0.2)
+        job = scheduler.get_job("poll")
+        assert job.coalesce is True and job.max_instances == 1
+        assert job.trigger.interval.total_seconds() == 0.3
+        time.sleep(1.0)
+    finally:
+        service.request_stop()
+        thread.join(5)
+    # One poll at start, then one per interval (about 3 in 1.2 s), not a busy loop.
+    assert 3 <= CountingSource.polls <= 6
