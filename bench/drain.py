@@ -47,7 +47,7 @@ class TicketWatch:
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, daemon=True)
 
-    def start(self) -> "TicketWatch":
+    def start(self) -> TicketWatch:
         self._thread.start()
         return self
 
@@ -107,10 +107,10 @@ def main() -> int:
         watch = TicketWatch(emu).start()
         env = service_env(dovecot, emu.url, root, imap__poll_interval_seconds="3600", service__log_level="WARNING",
                           zendesk__retry_budget_seconds="600")
-        log = open(root / "service.log", "wb")
         started = time.monotonic()
-        service = subprocess.Popen([sys.executable, "-m", "ingest.cli", "run"], env=env, cwd=root,
-                                   stdout=subprocess.DEVNULL, stderr=log)
+        with open(root / "service.log", "wb") as log:
+            service = subprocess.Popen([sys.executable, "-m", "ingest.cli", "run"], env=env, cwd=root,
+                                       stdout=subprocess.DEVNULL, stderr=log)
         last = watch.wait_for(args.messages, timeout=args.messages * 2 + 120)
         elapsed = last - started
         requests = len(emu.requests)

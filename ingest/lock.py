@@ -44,7 +44,7 @@ class RunLock:
             os.ftruncate(fd, 0)
             os.close(fd)  # closing drops the flock
 
-    def __enter__(self) -> "RunLock":
+    def __enter__(self) -> RunLock:
         self.acquire()
         return self
 

@@ -228,7 +228,8 @@ class Service:
         try:
             outcome = self.pipeline.process(msg)
         except ZendeskAuthError as exc:
-            raise ServiceStopped(EXIT_AUTH, f"Zendesk refused our credentials ({exc}); fix [zendesk] and restart") from exc
+            reason = f"Zendesk refused our credentials ({exc}); fix [zendesk] and restart"
+            raise ServiceStopped(EXIT_AUTH, reason) from exc
         except LedgerError:
             raise
         except Exception:  # a bug must not stop the other messages; this one stays in the inbox
@@ -278,8 +279,8 @@ class Service:
             log.warning("cannot list open claims: %s", exc)
             return
         for row in stale[:20]:
-            log.warning("claim open since %s and not finished: key=%s ref=%s subject=%r (is the mail still in the inbox?)",
-                        row.claimed_at, row.key, row.source_ref, row.subject)
+            log.warning("claim open since %s and not finished: key=%s ref=%s subject=%r"
+                        " (is the mail still in the inbox?)", row.claimed_at, row.key, row.source_ref, row.subject)
 
     def sleep(self) -> None:
         """Until the next poll is due, new mail arrives (IDLE) or a stop request."""

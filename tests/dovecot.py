@@ -12,7 +12,6 @@ user (or `mail` as a fallback) and the temp dir is made traversable for it.
 """
 from __future__ import annotations
 
-import grp
 import os
 import pwd
 import shutil
@@ -184,11 +183,10 @@ class DovecotServer:
     def start(self, timeout: float = 15.0) -> None:
         if self._proc is not None and self._proc.poll() is None:
             return
-        self._proc = subprocess.Popen(
-            [str(DOVECOT), "-F", "-c", str(self.config_path)],
-            stdout=subprocess.DEVNULL,
-            stderr=open(self.root / "dovecot.stderr", "ab"),
-        )
+        with open(self.root / "dovecot.stderr", "ab") as stderr:
+            self._proc = subprocess.Popen(
+                [str(DOVECOT), "-F", "-c", str(self.config_path)], stdout=subprocess.DEVNULL, stderr=stderr
+            )
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self._proc.poll() is not None:

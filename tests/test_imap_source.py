@@ -52,7 +52,7 @@ def test_ack_moves_each_outcome_to_its_folder_creating_them(dovecot: DovecotServ
     try:
         msgs = list(source.fetch())
         outcomes = [Created(1), Commented(2), Skipped("automated"), Quarantined("rejected")]
-        for msg, outcome in zip(msgs, outcomes):
+        for msg, outcome in zip(msgs[:4], outcomes, strict=True):
             source.ack(msg, outcome)
         with pytest.raises(ValueError):
             source.ack(msgs[4], Deferred("zendesk down"))

@@ -10,7 +10,10 @@ from ingest.outcomes import Created, Deferred, Quarantined, Skipped
 from ingest.settings import MaildirSettings
 from ingest.sources.maildir import MaildirSource, demo_messages
 
-MAIL = b"From: Ana <ana@example.com>\r\nTo: suporte@example.com\r\nSubject: %s\r\nMessage-ID: <%s@example.com>\r\n\r\nCorpo.\r\n"
+MAIL = (
+    b"From: Ana <ana@example.com>\r\nTo: suporte@example.com\r\nSubject: %s\r\n"
+    b"Message-ID: <%s@example.com>\r\n\r\nCorpo.\r\n"
+)
 
 
 def message(n: int) -> bytes:

@@ -79,7 +79,8 @@ def list_rows(rows: list[Row], *, as_json: bool) -> int:
     print(f"{'KEY':<16} {'WHEN (UTC)':<19} {'SENDER':<30} {'SUBJECT':<40} REASON")
     for row in rows:
         when = (row.finished_at or row.updated_at).astimezone(timezone.utc).strftime("%Y-%m-%d %H:%M:%S")
-        print(f"{row.key[:16]:<16} {when:<19} {_cut(row.sender, 30):<30} {_cut(row.subject, 40):<40} {row.reason or ''}")
+        sender, subject = _cut(row.sender, 30), _cut(row.subject, 40)
+        print(f"{row.key[:16]:<16} {when:<19} {sender:<30} {subject:<40} {row.reason or ''}")
     print(f"{len(rows)} quarantined; full keys and Message-IDs with --json")
     return EXIT_OK
 

@@ -16,6 +16,7 @@
 """
 from __future__ import annotations
 
+import contextlib
 import ipaddress
 import logging
 import ssl
@@ -84,10 +85,8 @@ def open_client(settings: ImapSettings) -> IMAPClient:
 
 
 def _shutdown_quietly(client: IMAPClient) -> None:
-    try:
+    with contextlib.suppress(Exception):  # the connection is being thrown away anyway
         client.shutdown()
-    except Exception:  # the connection is being thrown away anyway
-        pass
 
 
 def _chunks(items: Sequence[int], size: int) -> Iterator[Sequence[int]]:
@@ -191,10 +190,8 @@ class ImapSource:
 
     def close(self) -> None:
         if self._client is not None:
-            try:
+            with contextlib.suppress(Exception):  # a polite LOGOUT; the socket closes anyway
                 self._client.logout()
-            except Exception:
-                pass
         self._drop()
 
     # -- Source -----------------------------------------------------------
@@ -326,7 +323,8 @@ class ImapSource:
                         client.idle()
                 return False
             finally:
-                if self._client is client:
+                still_ours = self._client is client  # not dropped by the BYE path
+                if still_ours:
                     client.idle_done()
         except FetchError:
             self._drop()
