@@ -175,3 +175,20 @@ def test_idle_is_renewed_and_a_server_restart_raises_then_reconnects(dovecot: Do
         assert [m.raw for m in source.fetch()] == [message(3)]
     finally:
         source.close()
+
+
+def test_mail_announced_before_idle_is_not_left_for_the_next_poll(dovecot: DovecotServer) -> None:
+    dovecot.append([message(1)])
+    source = source_for(dovecot)
+    try:
+        assert len(list(source.fetch())) == 1
+        dovecot.append([message(2)])
+        source._connected().noop()  # the server's EXISTS goes to this answer, not to IDLE
+        started = time.monotonic()
+        assert source.wait_for_mail(timeout=5) is True
+        assert time.monotonic() - started < 0.5
+        assert [m.raw for m in source.fetch()] == [message(1), message(2)]
+        # Nothing newer now: IDLE really waits.
+        assert source.wait_for_mail(timeout=0.5) is False
+    finally:
+        source.close()

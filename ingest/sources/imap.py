@@ -118,6 +118,8 @@ class ImapSource:
         self._validity: dict[str, int] = {}
         self._delimiter = "/"
         self._selected: str | None = None
+        # Highest inbox UID the last fetch saw, for the check before IDLE.
+        self._last_uid: int | None = None
 
     # -- connection -------------------------------------------------------
 
@@ -210,6 +212,8 @@ class ImapSource:
         except CONNECTION_ERRORS as exc:
             self._drop()
             raise FetchError(f"searching IMAP folder {folder} at {self.target}: {exc}") from exc
+        if folder == self.settings.folder:
+            self._last_uid = max(uids, default=0)
         for batch in _chunks(uids, self.settings.batch_size):
             try:
                 self._select(client, folder)
@@ -280,6 +284,15 @@ class ImapSource:
 
     # -- waiting ----------------------------------------------------------
 
+    def _arrived_since_fetch(self, client: IMAPClient) -> bool:
+        """Mail that came in after the last fetch's SEARCH, before this IDLE.
+
+        The server may already have announced it (EXISTS) inside the answer
+        to a FETCH or MOVE, where imaplib keeps it to itself; IDLE would then
+        not announce it again, and it would wait for the next scheduled poll.
+        """
+        return self._last_uid is not None and _newer_than(client, self._last_uid)
+
     def wait_for_mail(self, timeout: float, stop: Callable[[], bool] = lambda: False) -> bool:
         """Blocks in IDLE until new mail (True), `timeout` or `stop()` (False).
 
@@ -296,6 +309,8 @@ class ImapSource:
             self._select(client, self.settings.folder)
             if not client.has_capability("IDLE"):
                 return False
+            if self._arrived_since_fetch(client):
+                return True
             client.idle()
             renew_at = self._clock() + self.settings.idle_renew_seconds
             try:
@@ -332,6 +347,11 @@ class ImapSource:
         except CONNECTION_ERRORS as exc:
             self._drop()
             raise FetchError(f"IDLE on IMAP {self.settings.folder} at {self.target} failed: {exc}") from exc
+
+
+def _newer_than(client: IMAPClient, uid: int) -> bool:
+    # "N:*" always matches the highest UID, even one below N: filter it out.
+    return any(found > uid for found in client.search(["UID", f"{uid + 1}:*", "NOT", "DELETED"]))
 
 
 def _is_new_mail(response: tuple[object, ...]) -> bool:
