@@ -21,6 +21,7 @@ import quopri
 import re
 from dataclasses import dataclass, field
 from email.message import Message
+from typing import Any
 
 from parsers.charsets import decode_bytes, decode_words, unescape_header
 from parsers.filenames import declared_filename, safe_filename
@@ -113,7 +114,7 @@ def _walk(part: Message, parts: Parts, depth: int, in_report: bool) -> None:
             # (a bounce's returned message is not: that is our own mail).
             _add_forwarded_text(part, parts, depth)
         return
-    payload = part.get_payload()
+    payload = _stored_payload(part)
     if isinstance(payload, list):
         in_report = in_report or content_type == "multipart/report"
         for child in payload:
@@ -143,7 +144,7 @@ def _walk(part: Message, parts: Parts, depth: int, in_report: bool) -> None:
 
 
 def _add_forwarded_text(part: Message, parts: Parts, depth: int) -> None:
-    inner = part.get_payload()
+    inner = _stored_payload(part)
     if not (isinstance(inner, list) and inner and isinstance(inner[0], Message) and inner[0].keys()):
         return
     message = inner[0]
@@ -205,7 +206,7 @@ def _payload(part: Message, parts: Parts) -> bytes:
         parts.defects.append(f"cannot decode {content_type_of(part)} part: {type(exc).__name__}")
         data = None
     if not isinstance(data, bytes):
-        raw = part.get_payload()
+        raw = _stored_payload(part)
         data = raw.encode("utf-8", "surrogateescape") if isinstance(raw, str) else b""
     for defect in part.defects:
         parts.defects.append(f"{content_type_of(part)}: {type(defect).__name__}")
@@ -214,7 +215,7 @@ def _payload(part: Message, parts: Parts) -> bytes:
 
 def _embedded_bytes(part: Message) -> bytes:
     """The attached message as a .eml file."""
-    payload = part.get_payload()
+    payload = _stored_payload(part)
     inner = payload[0] if isinstance(payload, list) and payload and isinstance(payload[0], Message) else None
     if inner is None:
         return payload.encode("utf-8", "surrogateescape") if isinstance(payload, str) else b""
@@ -222,7 +223,7 @@ def _embedded_bytes(part: Message) -> bytes:
     # RFC 2046 forbids encoding message/rfc822, but senders do; the stdlib
     # then "parses" the encoded text as a headerless message.
     encoding = str(part.get("Content-Transfer-Encoding", "")).strip().lower()
-    encoded = inner.get_payload()
+    encoded = _stored_payload(inner)
     if encoding == "base64" and not inner.keys() and isinstance(encoded, str):
         try:
             data = base64.b64decode("".join(encoded.split()), validate=False)
@@ -231,6 +232,19 @@ def _embedded_bytes(part: Message) -> bytes:
     elif encoding == "quoted-printable":
         data = quopri.decodestring(data)
     return data
+
+
+def _stored_payload(part: Message) -> Any:
+    """The part's payload as stored (str or list of parts), without decoding.
+
+    `get_payload()` re-decodes 8-bit text by the declared charset and raises
+    on a charset name the codec registry can't even look up (a NUL or a lone
+    surrogate in it); the stored payload is what we want in that case anyway.
+    """
+    try:
+        return part.get_payload()
+    except (LookupError, ValueError, UnicodeError):
+        return part._payload  # noqa: SLF001 - the stdlib keeps no public accessor for it
 
 
 def _as_bytes(message: Message) -> bytes:

@@ -29,3 +29,12 @@ def corpus() -> Path:
     if not CORPUS.is_dir():
         pytest.skip(f"shared corpus not found at {CORPUS} (set BSO_CORPUS to its location)")
     return CORPUS
+
+
+# In CI the fuzz tests replay a fixed set of examples, so a landing never
+# depends on luck; locally they explore new inputs each run.
+from hypothesis import settings as _hypothesis_settings  # noqa: E402
+
+_hypothesis_settings.register_profile("ci", derandomize=True, print_blob=True)
+if os.environ.get("CI"):
+    _hypothesis_settings.load_profile("ci")

@@ -6,6 +6,7 @@ hundred examples, no per-example deadline, well under a minute in total.
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 
 from hypothesis import HealthCheck, given, settings
@@ -16,7 +17,7 @@ from parsers import ParseError, parse
 FIXTURES = sorted((Path(__file__).parent / "fixtures" / "parse").glob("*.eml"))
 SEEDS = [path.read_bytes() for path in FIXTURES]
 
-FUZZ = settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+FUZZ = settings(max_examples=int(os.environ.get("BSO_FUZZ_EXAMPLES", "200")), deadline=None, suppress_health_check=[HealthCheck.too_slow])
 
 HEADER_NAMES = st.sampled_from([
     "From", "To", "Cc", "Sender", "Return-Path", "Reply-To", "Subject", "Date", "Message-ID",
@@ -71,3 +72,14 @@ def test_deep_nesting_is_not_a_crash() -> None:
     head = "".join(f'Content-Type: multipart/mixed; boundary="b{i}"\r\n\r\n--b{i}\r\n' for i in range(depth))
     raw = ("From: a@example.com\r\nSubject: deep\r\nMIME-Version: 1.0\r\n" + head + "\r\nx\r\n").encode()
     _must_not_crash(raw)
+
+
+def test_unlookupable_charset_on_an_attached_message_is_not_a_crash() -> None:
+    # Found by test_mutated_fixtures: get_payload() looks the declared charset
+    # up in the codec registry and raises on a NUL in its name.
+    for charset in (b"utf\x00-8", b"\xf5x"):
+        raw = (b"From: a@b.example\r\nContent-Type: multipart/mixed; boundary=b\r\n\r\n--b\r\n"
+               b"Content-Type: message/rfc822\r\n\r\n"
+               b"Subject: inner\r\nContent-Type: text/plain; charset=" + charset + b"\r\n\r\nol\xe1\r\n--b--\r\n")
+        email = parse(raw)
+        assert [a.filename.endswith(".eml") for a in email.attachments] == [True]
