@@ -8,6 +8,7 @@ import importlib
 import sys
 from collections.abc import Sequence
 
+from ingest.logs import configure_logging
 from ingest.settings import SettingsError, load_settings
 
 COMMANDS = ("parse", "route", "send", "run", "quarantine")
@@ -29,6 +30,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         # Settings are loaded once, here, so every command fails the same way
         # (exit 2, every bad key listed) on a bad config.
         args.settings = load_settings(args.config)
+        configure_logging(args.settings)
         return int(args.func(args) or 0)
     except SettingsError as exc:
         print(f"bso-ingest: {exc}", file=sys.stderr)

@@ -40,8 +40,6 @@ class ServiceSettings(Section):
     # A message failing this many times is quarantined, never retried forever.
     max_attempts: int = Field(default=5, ge=1)
     lock_path: Path = Path("var/bso-ingest.lock")
-    # Health and metrics over HTTP on loopback; 0 disables it.
-    http_port: int = Field(default=0, ge=0, le=65535)
     shutdown_grace_seconds: float = Field(default=10.0, gt=0)
 
 

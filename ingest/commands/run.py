@@ -16,10 +16,8 @@ Exit status: 0 done; 2 bad settings; 3 Zendesk refused our credentials;
 from __future__ import annotations
 
 import argparse
-import json
 import logging
 import sys
-from datetime import datetime, timezone
 
 from ingest.errors import IngestError, LockedError, SourceError
 from ingest.lock import RunLock
@@ -43,7 +41,6 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace) -> int:
     settings: Settings = args.settings
-    configure_logging(settings)
     lock = RunLock(settings.service.lock_path, f"{describe(settings)} ledger={settings.ledger.url}")
     try:
         lock.acquire()
@@ -89,37 +86,3 @@ def _run_locked(settings: Settings, *, once: bool) -> int:
     if service.stop_reason:
         print(f"bso-ingest run: {service.stop_reason}", file=sys.stderr)
     return code
-
-
-class _JsonFormatter(logging.Formatter):
-    """One JSON object per line, with the pipeline's `extra` fields kept."""
-
-    FIELDS = ("key", "message_id", "origin", "outcome", "ticket_id", "reason")
-
-    def format(self, record: logging.LogRecord) -> str:
-        line = {
-            "time": datetime.fromtimestamp(record.created, timezone.utc).isoformat(),
-            "level": record.levelname,
-            "logger": record.name,
-            "message": record.getMessage(),
-        }
-        line.update({name: getattr(record, name) for name in self.FIELDS if hasattr(record, name)})
-        if record.exc_info:
-            line["traceback"] = self.formatException(record.exc_info)
-        return json.dumps(line, ensure_ascii=False, default=str)
-
-
-def configure_logging(settings: Settings) -> None:
-    """Log lines go to stderr (stdout carries the dry-run tickets and the summary)."""
-    root = logging.getLogger()
-    if root.handlers:
-        return
-    handler = logging.StreamHandler(sys.stderr)
-    if settings.service.log_format == "json":
-        handler.setFormatter(_JsonFormatter())
-    else:
-        handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
-    root.addHandler(handler)
-    root.setLevel(settings.service.log_level)
-    # APScheduler logs every job run at INFO; our job only raises a flag.
-    logging.getLogger("apscheduler").setLevel(logging.WARNING)

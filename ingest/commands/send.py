@@ -53,7 +53,6 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace) -> int:
     settings = args.settings
-    _configure_logging(settings.service.log_level)
     try:
         pipeline = build_pipeline(settings, dry_run=True if args.dry_run else None)
     except IngestError as exc:
@@ -104,13 +103,3 @@ def send_files(pipeline: Pipeline, files: list[str]) -> int:
 def _emit(source: str, outcome: str, ticket_id: int | None, reason: str) -> None:
     line: dict[str, Any] = {"source": source, "outcome": outcome, "ticket_id": ticket_id, "reason": reason}
     print(json.dumps(line, ensure_ascii=False), flush=True)
-
-
-def _configure_logging(level: str) -> None:
-    # stdout carries the JSON lines; the pipeline's log lines go to stderr.
-    root = logging.getLogger()
-    if not root.handlers:
-        handler = logging.StreamHandler(sys.stderr)
-        handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
-        root.addHandler(handler)
-        root.setLevel(level)
