@@ -2,9 +2,10 @@
 from __future__ import annotations
 
 import argparse
-import json
+from typing import Any
 
-from parsers import ParseError, parse
+from ingest.commands.jsonl import print_each
+from parsers import parse
 from parsers.classify import classify
 
 
@@ -15,18 +16,9 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    status = 0
-    for source in args.files:
-        try:
-            with open(source, "rb") as fh:
-                # Ops ask "why was this skipped?" of a single file: show automated + reason.
-                email = classify(parse(fh.read()), args.settings)
-            line = {"source": source, **email.model_dump(mode="json")}
-        except OSError as exc:
-            line, status = {"source": source, "error": f"cannot read file: {exc.strerror}"}, 1
-        except ParseError as exc:
-            line, status = {"source": source, "error": str(exc)}, 1
-        except Exception as exc:  # never a traceback: name the file and the reason
-            line, status = {"source": source, "error": f"unexpected {type(exc).__name__}: {exc}"}, 1
-        print(json.dumps(line, ensure_ascii=False), flush=True)
-    return status
+    def describe(source: str, raw: bytes) -> dict[str, Any]:
+        # Ops ask "why was this skipped?" of a single file: show automated + reason.
+        email = classify(parse(raw), args.settings)
+        return {"source": source, **email.model_dump(mode="json")}
+
+    return print_each(args.files, describe)

@@ -7,10 +7,10 @@ plain words, and the Zendesk fields the ticket would get.
 from __future__ import annotations
 
 import argparse
-import json
 from typing import Any
 
-from parsers import ParseError, parse
+from ingest.commands.jsonl import print_each
+from parsers import parse
 from routing.engine import route_with_decision
 
 
@@ -36,17 +36,4 @@ def explain(source: str, raw: bytes, settings: Any) -> dict[str, Any]:
 
 
 def run(args: argparse.Namespace) -> int:
-    status = 0
-    for source in args.files:
-        try:
-            with open(source, "rb") as fh:
-                raw = fh.read()
-            line = explain(source, raw, args.settings)
-        except OSError as exc:
-            line, status = {"source": source, "error": f"cannot read file: {exc.strerror}"}, 1
-        except ParseError as exc:
-            line, status = {"source": source, "error": str(exc)}, 1
-        except Exception as exc:  # never a traceback: name the file and the reason
-            line, status = {"source": source, "error": f"unexpected {type(exc).__name__}: {exc}"}, 1
-        print(json.dumps(line, ensure_ascii=False), flush=True)
-    return status
+    return print_each(args.files, lambda source, raw: explain(source, raw, args.settings))
