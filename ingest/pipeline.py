@@ -181,7 +181,11 @@ class Pipeline:
                 return skipped
             thread = self._stage("threading", self.stages.find_thread, email, self.ledger, self.sink, settings)
             if thread is not None and thread.action == "comment":
-                return self._sink_call("comment", lambda: self.sink.comment(email, thread.ticket_id))
+                # Comments carry no Idempotency-Key: a claim that was tried
+                # before (a crash after Zendesk took the comment) checks first.
+                return self._sink_call(
+                    "comment", lambda: self.sink.comment(email, thread.ticket_id, lookup_first=not claim.fresh)
+                )
             ticket_route = self._stage("route", self.stages.route, email, settings)
             if thread is None:
                 # A subject naming a ticket we did not thread into (a stranger's

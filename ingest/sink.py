@@ -52,8 +52,12 @@ class Sink(Protocol):
         """
         ...
 
-    def comment(self, email: Email, ticket_id: int) -> Commented:
-        """Adds `email` as a public comment authored by its sender."""
+    def comment(self, email: Email, ticket_id: int, *, lookup_first: bool = False) -> Commented:
+        """Adds `email` as a public comment authored by its sender.
+
+        `lookup_first`: an earlier try may have landed before a crash (comments
+        have no Idempotency-Key), so check the ticket's newest comments first.
+        """
         ...
 
     def ticket(self, ticket_id: int) -> TicketInfo | None:
@@ -99,10 +103,12 @@ class ZendeskSink:
         ticket = self.client.create_ticket(payload, email.key, budget)
         return Created(ticket_id=int(ticket["id"]), reason=_left_out(plan))
 
-    def comment(self, email: Email, ticket_id: int) -> Commented:
+    def comment(self, email: Email, ticket_id: int, *, lookup_first: bool = False) -> Commented:
         budget = self.client.budget(f"comment on #{ticket_id} from {_name(email)}")
         plan = tickets.plan(email, None, self.settings)
         sender = email.requester.email
+        if lookup_first and self._landed(ticket_id, sender, tickets.comment_payload(email, plan, None)["body"], budget):
+            return Commented(ticket_id=ticket_id, reason="found among the ticket's comments")
         impersonate = self.client.uses_oauth
         author_id: int | None = None
         while True:
@@ -243,7 +249,8 @@ class DryRunSink(ZendeskSink):
         super().create(email, route, lookup_first=lookup_first, followup_of=followup_of)
         return Created(ticket_id=0, reason="dry-run")
 
-    def comment(self, email: Email, ticket_id: int) -> Commented:
+    def comment(self, email: Email, ticket_id: int, *, lookup_first: bool = False) -> Commented:
+        # A dry run can look nothing up, so it always shows the comment it would add.
         super().comment(email, ticket_id)
         return Commented(ticket_id=ticket_id, reason="dry-run")
 

@@ -60,8 +60,8 @@ class FakeSink:
             self.tickets[email.key] = self.next_id
         return Created(ticket_id=self.tickets[email.key])
 
-    def comment(self, email: Email, ticket_id: int) -> Commented:
-        self.calls.append(("comment", email.key, ticket_id))
+    def comment(self, email: Email, ticket_id: int, *, lookup_first: bool = False) -> Commented:
+        self.calls.append(("comment", email.key, ticket_id, lookup_first))
         self._maybe_fail()
         return Commented(ticket_id=ticket_id)
 
@@ -342,8 +342,23 @@ def test_a_reply_to_an_open_ticket_becomes_a_comment(ledger, sink, clock, tmp_pa
 
     outcome = pipe.process(raw_message(reply.as_bytes(), ref="1:2"))
     assert outcome == Commented(ticket_id=created.ticket_id)
-    assert sink.calls[-1] == ("comment", parse(reply.as_bytes()).key, created.ticket_id)
+    assert sink.calls[-1] == ("comment", parse(reply.as_bytes()).key, created.ticket_id, False)
     assert ledger.get(parse(reply.as_bytes()).key).state == "commented"
+
+
+def test_a_retried_comment_claim_asks_the_sink_to_look_first(ledger, sink, clock, tmp_path) -> None:
+    # Comments have no Idempotency-Key: after a crash between Zendesk taking
+    # the comment and the ledger recording it, the sink must check first.
+    def thread(email: Email, led: Ledger, snk: object, settings: Settings) -> Thread | None:
+        return Thread(action="comment", ticket_id=7, reason="test") if email.in_reply_to else None
+
+    pipe = pipeline(ledger, sink, clock, tmp_path, stages=Stages(find_thread=thread))
+    raw = make_raw(msgid="<r1@cliente.com.br>").replace(b"\nSubject:", b"\nIn-Reply-To: <m0@x>\nSubject:", 1)
+    key = parse(raw).key
+    ledger.claim(key, message_id="<r1@cliente.com.br>", sender="ana@cliente.com.br", subject="", ref="1:1",
+                 now=clock())  # a claim left by a run that died
+    assert pipe.process(raw_message(raw)) == Commented(ticket_id=7)
+    assert sink.calls[-1] == ("comment", key, 7, True)
 
 
 def test_a_reply_to_a_closed_ticket_creates_a_followup(ledger, sink, clock, tmp_path) -> None:

@@ -141,6 +141,22 @@ def test_comment_retried_after_5xx_lands_once(zendesk_emulator):
     assert any(r.fault == "error" and r.method == "PUT" for r in zendesk_emulator.requests)
 
 
+@pytest.mark.parametrize("oauth", [True, False])
+def test_comment_retried_after_a_crash_is_not_posted_twice(zendesk_emulator, oauth):
+    # A crash after Zendesk took the comment, before the ledger recorded it:
+    # the next run comments again with lookup_first (the claim is not fresh).
+    sink = sink_for(zendesk_emulator, oauth=oauth)
+    tid = sink.create(make_email(1), Route()).ticket_id
+    reply = make_email(1, key="crashed", body_text="Segue o log pedido.")
+    sink.comment(reply, tid)
+    again = sink.comment(reply, tid, lookup_first=True)
+    assert again.ticket_id == tid
+    assert [c.body for c in zendesk_emulator.tickets[tid].comments].count("Segue o log pedido.") == 1
+    # ...while a new reply with the same words is still added.
+    sink.comment(make_email(1, key="second", body_text="Outro texto."), tid, lookup_first=True)
+    assert zendesk_emulator.tickets[tid].comments[-1].body == "Outro texto."
+
+
 def test_comment_on_missing_ticket_is_rejected(zendesk_emulator):
     with pytest.raises(ZendeskRejected):
         sink_for(zendesk_emulator).comment(make_email(1), 4242)
