@@ -167,7 +167,9 @@ def test_a_second_signal_exits_at_once(dovecot: DovecotServer, zendesk_emulator:
     env = service_env(dovecot, zendesk_emulator.url, tmp_path)
     proc = subprocess.Popen([sys.executable, "-m", "ingest.cli", "run"], env=env,
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    _wait_for(lambda: len(zendesk_emulator.requests) >= 1, timeout=30)
+    # Signal while the ticket POST is in flight (not after it was answered,
+    # when the service may already be idle and leave cleanly on the first).
+    _wait_for(lambda: zendesk_emulator.received >= 1, timeout=30)
     proc.send_signal(signal.SIGTERM)
     time.sleep(0.3)
     proc.send_signal(signal.SIGINT)

@@ -16,7 +16,9 @@ the test.  The object it yields has:
 
 - `.url`: base URL, e.g. `http://127.0.0.1:40123` (put it in `[zendesk] url`).
 - `.requests`: list of `LoggedRequest(method, path, query, headers, body,
-  status, fault, at)` in arrival order; headers are lowercased,
+  status, fault, at)` in the order they were answered (a request inside
+  injected latency is not there yet: `.received` counts requests read,
+  answered or not); headers are lowercased,
   `status` is None when the connection was dropped, `fault` names an
   injected fault ("error", "throttle", "rate_limited", "reset_after_create", "reset_after_update").
   `.json()` decodes the body.

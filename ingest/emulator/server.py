@@ -107,6 +107,10 @@ class Emulator:
         self.store = Store()
         self.plan = FaultPlan(faults or Faults())
         self.requests: list[LoggedRequest] = []
+        # Requests read so far, answered or not: `requests` logs each one only
+        # once answered, so a test that must act while a request is in flight
+        # (still inside the injected latency) waits on this instead.
+        self.received = 0
         self._log_lock = threading.Lock()
         handler = type("Handler", (_Handler,), {"emulator": self})
         self.httpd = ThreadingHTTPServer((host, port), handler)
@@ -141,6 +145,7 @@ class Emulator:
         self.plan.configure(Faults())
         with self._log_lock:
             self.requests.clear()
+            self.received = 0
 
     def start(self) -> "Emulator":
         self._thread = threading.Thread(target=self.httpd.serve_forever, args=(0.05,), name="zendesk-emulator",
@@ -153,6 +158,10 @@ class Emulator:
         self.httpd.server_close()
         if self._thread:
             self._thread.join(timeout=5)
+
+    def note_received(self) -> None:
+        with self._log_lock:
+            self.received += 1
 
     def log(self, entry: LoggedRequest) -> None:
         with self._log_lock:
@@ -400,6 +409,7 @@ class _Handler(BaseHTTPRequestHandler):
         length = int(self.headers.get("Content-Length") or 0)
         req = LoggedRequest(self.command, parts.path, parse_qs(parts.query),
                             {k.lower(): v for k, v in self.headers.items()}, self.rfile.read(length) if length else b"")
+        emu.note_received()
         if emu.faults.latency:
             time.sleep(emu.faults.latency)
         try:
