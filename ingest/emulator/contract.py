@@ -107,27 +107,28 @@ def check_ticket_create(ticket: Any, *, strict: bool) -> Details:
 
 
 def check_ticket_update(ticket: Any, *, strict: bool) -> Details:
-    details: Details = {}
-    if not isinstance(ticket, dict):
-        _add(details, "base", "Missing ticket object", "InvalidFormat")
-        return details
-    if strict:
-        _unknown(details, ticket, TICKET_FIELDS)
-    if "comment" in ticket:
-        check_comment(ticket["comment"], details, strict=strict)
-    _check_common(ticket, details, strict=strict)
+    """PUT /api/v2/tickets/{id}: `{"ticket": {...}}`."""
+    details = _check_update(ticket, "ticket", TICKET_FIELDS, COMMENT_FIELDS, strict=strict)
+    if isinstance(ticket, dict):
+        _check_common(ticket, details, strict=strict)
     return details
 
 
 def check_request_update(request: Any, *, strict: bool) -> Details:
+    """PUT /api/v2/requests/{id}: `{"request": {...}}`, the end user's narrower view."""
+    return _check_update(request, "request", REQUEST_FIELDS, REQUEST_COMMENT_FIELDS, strict=strict)
+
+
+def _check_update(obj: Any, name: str, fields: frozenset[str], comment_fields: frozenset[str], *,
+                  strict: bool) -> Details:
     details: Details = {}
-    if not isinstance(request, dict):
-        _add(details, "base", "Missing request object", "InvalidFormat")
+    if not isinstance(obj, dict):
+        _add(details, "base", f"Missing {name} object", "InvalidFormat")
         return details
     if strict:
-        _unknown(details, request, REQUEST_FIELDS)
-    if "comment" in request:
-        check_comment(request["comment"], details, strict=strict, allowed=REQUEST_COMMENT_FIELDS)
+        _unknown(details, obj, fields)
+    if "comment" in obj:
+        check_comment(obj["comment"], details, strict=strict, allowed=comment_fields)
     return details
 
 

@@ -70,6 +70,14 @@ def _error(status: int, error: str, description: str, details: Any = None) -> _R
 
 
 _CLOSED_DETAILS = {"status": [{"description": "Status: closed prevents ticket update", "error": "ClosedTicket"}]}
+
+
+def _refuse_invalid_update(details: Any, ticket: Any) -> None:
+    """422 for an invalid update, and for any update of a closed ticket (Zendesk's rule)."""
+    if details:
+        raise _error(422, "RecordInvalid", "Record validation errors", details)
+    if ticket.status == "closed":
+        raise _error(422, "RecordInvalid", "Record validation errors", _CLOSED_DETAILS)
 _ID = r"(\d+)(?:\.json)?"
 ROUTES: list[tuple[str, re.Pattern[str], str]] = [
     ("POST", re.compile(r"/api/v2/uploads(?:\.json)?"), "upload"),
@@ -301,11 +309,7 @@ class Emulator:
     def update_ticket(self, req: LoggedRequest, auth: str, ticket_id: str) -> _Reply:
         ticket = self._ticket(int(ticket_id))
         t: Any = self._json(req).get("ticket")
-        details = contract.check_ticket_update(t, strict=self.strict)
-        if details:
-            raise _error(422, "RecordInvalid", "Record validation errors", details)
-        if ticket.status == "closed":
-            raise _error(422, "RecordInvalid", "Record validation errors", _CLOSED_DETAILS)
+        _refuse_invalid_update(contract.check_ticket_update(t, strict=self.strict), ticket)
         updater = self.store.agent
         if "comment" in t:
             c = t["comment"]
@@ -333,11 +337,7 @@ class Emulator:
         if ticket is None or user.id not in (ticket.requester_id, *ticket.email_cc_ids):
             raise _error(404, "RecordNotFound", "Not found")
         r: Any = self._json(req).get("request")
-        details = contract.check_request_update(r, strict=self.strict)
-        if details:
-            raise _error(422, "RecordInvalid", "Record validation errors", details)
-        if ticket.status == "closed":
-            raise _error(422, "RecordInvalid", "Record validation errors", _CLOSED_DETAILS)
+        _refuse_invalid_update(contract.check_request_update(r, strict=self.strict), ticket)
         if "comment" in r:
             self._add_comment(ticket, user, user, r["comment"], public=True)
             if ticket.status in ("pending", "hold", "solved"):
