@@ -14,9 +14,23 @@ from contextvars import ContextVar
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator, model_validator
-from pydantic_settings import BaseSettings, EnvSettingsSource, PydanticBaseSettingsSource, SettingsConfigDict
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    SecretStr,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
+from pydantic_settings import (
+    BaseSettings,
+    EnvSettingsSource,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+)
 
+from ingest.net import is_loopback
 from routing.config import RoutingSettings
 
 ENV_PREFIX = "BSO_INGEST_"
@@ -97,8 +111,7 @@ class ZendeskSettings(Section):
         parts = urlsplit(url)
         if parts.scheme not in ("http", "https") or not parts.hostname:
             raise ValueError(f"not an http(s) URL: {url!r}")
-        loopback = parts.hostname in ("localhost", "::1") or parts.hostname.startswith("127.")
-        if parts.scheme != "https" and not loopback:
+        if parts.scheme != "https" and not is_loopback(parts.hostname):
             raise ValueError("Zendesk must be reached over https (plain http only on loopback)")
         return url.rstrip("/")
 

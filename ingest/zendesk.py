@@ -34,6 +34,7 @@ from requests.adapters import HTTPAdapter
 from urllib3.exceptions import ConnectTimeoutError, NewConnectionError
 
 from ingest.errors import ZendeskAuthError, ZendeskRejected, ZendeskUnavailable
+from ingest.net import is_loopback
 
 if TYPE_CHECKING:
     from ingest.settings import ZendeskSettings
@@ -103,10 +104,6 @@ class Budget:
         self.sleep(delay)
 
 
-def _is_loopback(host: str) -> bool:
-    return host in ("localhost", "::1") or host.startswith("127.")
-
-
 def _retry_after(value: str | None) -> float | None:
     """Retry-After in seconds: a number or an HTTP date."""
     if not value:
@@ -150,7 +147,7 @@ class ZendeskClient:
         rng: random.Random | None = None,
     ) -> None:
         parts = urlsplit(base_url)
-        if parts.scheme != "https" and not (parts.scheme == "http" and _is_loopback(parts.hostname or "")):
+        if parts.scheme != "https" and not (parts.scheme == "http" and is_loopback(parts.hostname or "")):
             raise ValueError(f"Zendesk must be reached over https (plain http only on loopback): {base_url}")
         if not oauth_token and not (email and api_token):
             raise ValueError("Zendesk credentials missing: set zendesk.email + api_token, or oauth_token")

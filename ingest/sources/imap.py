@@ -17,7 +17,6 @@
 from __future__ import annotations
 
 import contextlib
-import ipaddress
 import logging
 import ssl
 import time
@@ -27,6 +26,7 @@ from imapclient import DELETED, IMAPClient
 from imapclient.exceptions import IMAPClientError, LoginError
 
 from ingest.errors import AckError, FetchError, SourceError
+from ingest.net import is_loopback
 from ingest.outcomes import Outcome
 from ingest.settings import ImapSettings
 from ingest.source import RawMessage
@@ -37,15 +37,6 @@ log = logging.getLogger(__name__)
 CONNECTION_ERRORS: tuple[type[BaseException], ...] = (IMAPClientError, OSError, EOFError)
 
 ClientFactory = Callable[[ImapSettings], IMAPClient]
-
-
-def is_loopback(host: str) -> bool:
-    if host.lower() == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
 
 
 def check_transport(settings: ImapSettings) -> None:
