@@ -71,6 +71,14 @@ def utcnow() -> datetime:
     return datetime.now(timezone.utc)
 
 
+def classify_stage(email: Email, settings: "Settings") -> Email:
+    return classify(email, settings.classify_config())
+
+
+def route_stage(email: Email, settings: "Settings") -> Route:
+    return route(email, settings.routing, settings.zendesk.custom_fields)
+
+
 @dataclass(frozen=True)
 class Stages:
     """The stage functions, in the order the pipeline calls them.
@@ -80,10 +88,10 @@ class Stages:
     """
 
     parse: Callable[[bytes], Email] = parse
-    classify: Callable[[Email, "Settings"], Email] = classify
+    classify: Callable[[Email, "Settings"], Email] = classify_stage
     check_rate: Callable[[Email, Ledger, "Settings", datetime], Skipped | None] = check_rate
     find_thread: Callable[[Email, Ledger, "Sink", "Settings"], Thread | None] = find_thread
-    route: Callable[[Email, "Settings"], Route] = route
+    route: Callable[[Email, "Settings"], Route] = route_stage
 
 
 class _StageFailed(Exception):

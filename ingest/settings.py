@@ -31,6 +31,7 @@ from pydantic_settings import (
 )
 
 from ingest.net import is_loopback
+from parsers.classify.config import ClassifyConfig, ClassifySettings
 from routing.config import RoutingSettings
 
 ENV_PREFIX = "BSO_INGEST_"
@@ -123,14 +124,6 @@ class AttachmentSettings(Section):
     )
 
 
-class ClassifySettings(Section):
-    # Per-sender rate guard: more than `sender_limit` messages from one address
-    # within `sender_window_seconds` are skipped as a loop.
-    sender_limit: int = Field(default=20, ge=1)
-    sender_window_seconds: float = Field(default=600.0, gt=0)
-    # Senders whose mail is Zendesk's own notifications (never a ticket).
-    notification_senders: list[str] = Field(default_factory=list)
-
 
 class ThreadingSettings(Section):
     # Regexes with one group capturing the ticket number, searched in the subject.
@@ -171,6 +164,12 @@ class Settings(BaseSettings):
         # Needs two sections: a rule's set.custom_fields names must be keys of [zendesk.custom_fields].
         self.routing.check_custom_fields(self.zendesk.custom_fields)
         return self
+
+    def classify_config(self) -> ClassifyConfig:
+        """The classifiers' view: [classify] plus who we are ([routing], [zendesk])."""
+        return ClassifyConfig.compose(
+            self.classify, support_addresses=self.routing.support_addresses, zendesk_url=self.zendesk.url
+        )
 
     @classmethod
     def settings_customise_sources(

@@ -18,7 +18,7 @@ from collections.abc import Iterable
 
 from parsers.form_html import html_form_lines
 from parsers.model import Email, Fields, Impact
-from routing.normalize import fold
+from parsers.text import fold
 
 # Folded label -> Fields attribute.  Spelling variants seen from customers.
 LABELS: dict[str, str] = {

@@ -11,7 +11,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 from parsers.model import Fields
-from routing.normalize import fold
+from parsers.text import fold
 
 Value = str | bool
 

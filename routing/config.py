@@ -11,12 +11,19 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 from pydantic_core import InitErrorDetails, PydanticCustomError
 
 from parsers.model import Fields
+from parsers.text import slug
 from routing.conditions import CONDITIONS, Value
-from routing.normalize import slug
 
 Priority = Literal["low", "normal", "high", "urgent"]
 IMPACTS = ("question", "workaround", "non_critical", "critical")

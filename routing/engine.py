@@ -7,20 +7,15 @@ a sentence in `Route.reasons`.
 from __future__ import annotations
 
 import logging
+from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
 
-# Imported as a module: parsers.fields itself imports routing.normalize, and a
-# module reference tolerates that import cycle where a name import would not.
 from parsers import fields as portal_fields
 from parsers.model import Email, Fields
 from routing import zendesk_fields
 from routing.conditions import CONDITIONS, Check, Facts
-from routing.config import Rule, RoutingSettings
+from routing.config import RoutingSettings, Rule
 from routing.model import Route
-
-if TYPE_CHECKING:
-    from ingest.settings import Settings
 
 log = logging.getLogger(__name__)
 
@@ -66,13 +61,18 @@ def organization_of(fields: Fields, sender: str, mapping: dict[str, str]) -> tup
     return tuple(candidates)
 
 
-def route(email: Email, settings: "Settings") -> Route:
-    """Where the ticket goes in Zendesk, and why."""
-    return route_with_decision(email, settings)[0]
+def route(email: Email, cfg: RoutingSettings, field_ids: Mapping[str, int] | None = None) -> Route:
+    """Where the ticket goes in Zendesk, and why.
+
+    `field_ids` maps portal field names to Zendesk ticket field ids (the
+    `[zendesk.custom_fields]` table).
+    """
+    return route_with_decision(email, cfg, field_ids)[0]
 
 
-def route_with_decision(email: Email, settings: "Settings") -> tuple[Route, Decision]:
-    cfg: RoutingSettings = settings.routing
+def route_with_decision(
+    email: Email, cfg: RoutingSettings, field_ids: Mapping[str, int] | None = None
+) -> tuple[Route, Decision]:
     # A stage before may have filled the fields; otherwise read them now.
     fields = email.fields if email.fields != Fields() else portal_fields.extract_fields(email)
     orgs = organization_of(fields, email.requester.email, cfg.organizations)
@@ -117,7 +117,7 @@ def route_with_decision(email: Email, settings: "Settings") -> tuple[Route, Deci
         Route(
             fields=fields, group_id=group_id, priority=priority, type=ticket_type,
             tags=list(dict.fromkeys(tags)),
-            custom_fields=zendesk_fields.custom_fields(fields, rule, settings.zendesk.custom_fields),
+            custom_fields=zendesk_fields.custom_fields(fields, rule, field_ids or {}),
             extra_ccs=[a for a in fields.cc_users if a not in ours],
             rule=rule.name if rule else None, reasons=reasons, missing_fields=missing,
         ),

@@ -9,8 +9,8 @@ from collections.abc import Mapping
 from typing import Any
 
 from parsers.model import Fields
-from routing.config import Priority, Rule, RoutingSettings
-from routing.normalize import fold
+from parsers.text import fold
+from routing.config import Priority, RoutingSettings, Rule
 
 # The portal's "Tipo da Solicitação" → Zendesk ticket type.
 REQUEST_TYPES = {"incidente": "incident", "problema": "problem", "duvida": "question", "tarefa": "task"}

@@ -3,11 +3,11 @@ from __future__ import annotations
 
 import pytest
 
-from ingest.settings import Settings
 from parsers.classify import auto_reply, classify
+from parsers.classify.config import ClassifyConfig
 from parsers.model import Address, Email
 
-SETTINGS = Settings()
+SETTINGS = ClassifyConfig(support_addresses=frozenset({"atendimento.bsorm@totvs.com.br"}))
 
 
 def mail(subject: str = "Erro no cálculo da folha", body: str = "Bom dia, o cálculo está errado.", **headers: str) -> Email:

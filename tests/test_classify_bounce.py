@@ -3,8 +3,8 @@ from __future__ import annotations
 
 import pytest
 
-from ingest.settings import Settings
 from parsers.classify import bounce, classify
+from parsers.classify.config import ClassifyConfig
 from parsers.model import Address, Email
 
 
@@ -15,7 +15,7 @@ def mail(sender: str = "ana@cliente.com.br", subject: str = "Erro no RM", mime: 
                  report_type=report_type, headers=names)
 
 
-SETTINGS = Settings()
+SETTINGS = ClassifyConfig(support_addresses=frozenset({"atendimento.bsorm@totvs.com.br"}))
 
 
 @pytest.mark.parametrize(

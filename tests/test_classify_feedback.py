@@ -1,11 +1,11 @@
 """Feedback reports (ARF, RFC 5965)."""
 from __future__ import annotations
 
-from ingest.settings import Settings
 from parsers.classify import classify, feedback
+from parsers.classify.config import ClassifyConfig
 from parsers.model import Address, Attachment, Email
 
-SETTINGS = Settings()
+SETTINGS = ClassifyConfig(support_addresses=frozenset({"atendimento.bsorm@totvs.com.br"}))
 
 
 def report(report_type: str | None, attachments: list[Attachment] | None = None) -> Email:

@@ -3,13 +3,14 @@ from __future__ import annotations
 
 import pytest
 
-from ingest.settings import Settings
 from parsers.classify import classify, own_mail
+from parsers.classify.config import ClassifyConfig
 from parsers.model import Address, Email
 
-SETTINGS = Settings(
-    classify={"notification_senders": ["notificacoes@totvs.com.br"]},
-    zendesk={"url": "https://bsorm.zendesk.com"},
+SETTINGS = ClassifyConfig(
+    support_addresses=frozenset({"atendimento.bsorm@totvs.com.br"}),
+    notification_senders=frozenset({"notificacoes@totvs.com.br"}),
+    zendesk_host="bsorm.zendesk.com",
 )
 
 

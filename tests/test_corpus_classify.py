@@ -16,7 +16,7 @@ from parsers import ParseError, parse
 from parsers.classify import classify
 from tests.conftest import CORPUS, corpus_dir, corpus_files
 
-SETTINGS = Settings()
+SETTINGS = Settings().classify_config()
 MIN_AUTOMATED_RATE = 0.98
 
 # Corpus expectations we believe are wrong, with why.  The test asserts our

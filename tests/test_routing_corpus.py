@@ -5,9 +5,9 @@ from pathlib import Path
 
 import pytest
 
+from ingest.pipeline import route_stage as route
 from ingest.settings import load_settings
 from parsers import ParseError, parse
-from routing import route
 from tests.conftest import corpus_dir
 
 REPO_SETTINGS = Path(__file__).resolve().parents[1] / "settings.toml"

@@ -5,9 +5,9 @@ from typing import Any
 
 import pytest
 
+from ingest.pipeline import route_stage as route
 from ingest.settings import Settings
 from parsers.model import Address, Email, Fields
-from routing import route
 
 FORM = """Bom dia,
 Organização: Metalúrgica Exemplo Ltda

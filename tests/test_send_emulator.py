@@ -20,10 +20,10 @@ from ingest.emulator import DEFAULT_API_TOKEN, DEFAULT_EMAIL, Emulator, Faults
 from ingest.ledger import Ledger
 from ingest.outcomes import Created
 from ingest.pipeline import IDEMPOTENCY_WINDOW, Pipeline
+from ingest.pipeline import route_stage as route
 from ingest.sink import build_sink
 from ingest.source import RawMessage
 from parsers import parse
-from routing import route
 from tests.conftest import corpus_dir
 from tests.test_pipeline import make_raw
 from tests.zendesk_fixtures import emulator_settings, zendesk_emulator  # noqa: F401 - the fixture

@@ -10,10 +10,10 @@ from pathlib import Path
 import pytest
 
 from ingest.emulator import Faults
+from ingest.pipeline import route_stage as route
 from ingest.settings import Settings
 from ingest.sink import build_sink
 from parsers.parse import parse
-from routing import route
 from tests.conftest import corpus_dir, corpus_files
 from tests.zendesk_fixtures import emulator_settings, zendesk_emulator  # noqa: F401
 

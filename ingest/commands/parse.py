@@ -18,7 +18,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 def run(args: argparse.Namespace) -> int:
     def describe(source: str, raw: bytes) -> dict[str, Any]:
         # Ops ask "why was this skipped?" of a single file: show automated + reason.
-        email = classify(parse(raw), args.settings)
+        email = classify(parse(raw), args.settings.classify_config())
         return {"source": source, **email.model_dump(mode="json")}
 
     return print_each(args.files, describe)

@@ -22,7 +22,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 
 def explain(source: str, raw: bytes, settings: Any) -> dict[str, Any]:
     email = parse(raw)
-    result, decision = route_with_decision(email, settings)
+    result, decision = route_with_decision(email, settings.routing, settings.zendesk.custom_fields)
     zendesk = result.model_dump(mode="json", exclude={"fields", "reasons", "rule"})
     return {
         "source": source,

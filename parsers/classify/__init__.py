@@ -1,7 +1,7 @@
 """Stateless classification of a parsed Email: automated mail never becomes a ticket.
 
 One module per concern, each a pure check with one signature,
-`check(email, settings) -> reason | None`.  `CHECKS` is the order, as data:
+`check(email, config) -> reason | None`.  `CHECKS` is the order, as data:
 first hit wins.  Reports before everything (a bounce often also carries
 Auto-Submitted, and is a bounce); our own mail before auto-replies (Zendesk
 notifications are auto-generated, "own_mail" says more); the null envelope
@@ -10,15 +10,12 @@ sender last, because auto-responders use it too.
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import TYPE_CHECKING
 
 from parsers.classify import auto_reply, bounce, feedback, own_mail
+from parsers.classify.config import ClassifyConfig, ClassifySettings
 from parsers.model import Automated, Email
 
-if TYPE_CHECKING:
-    from ingest.settings import Settings
-
-Check = Callable[[Email, "Settings"], "str | None"]
+Check = Callable[[Email, ClassifyConfig], "str | None"]
 
 CHECKS: tuple[tuple[Automated, Check], ...] = (
     ("feedback_report", feedback.check),
@@ -29,13 +26,13 @@ CHECKS: tuple[tuple[Automated, Check], ...] = (
 )
 
 
-def classify(email: Email, settings: "Settings") -> Email:
+def classify(email: Email, config: ClassifyConfig) -> Email:
     """A copy with `automated` and `automated_reason` set on the first matching check; else `email` itself."""
     for kind, check in CHECKS:
-        reason = check(email, settings)
+        reason = check(email, config)
         if reason is not None:
             return email.model_copy(update={"automated": kind, "automated_reason": reason})
     return email
 
 
-__all__ = ["CHECKS", "Check", "classify"]
+__all__ = ["CHECKS", "Check", "ClassifyConfig", "ClassifySettings", "classify"]

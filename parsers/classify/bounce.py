@@ -10,13 +10,16 @@ to use the null sender too.
 from __future__ import annotations
 
 import re
-from typing import TYPE_CHECKING
 
-from parsers.classify.signals import envelope_sender, has_header, header, local_part, report_type
+from parsers.classify.config import ClassifyConfig
+from parsers.classify.signals import (
+    envelope_sender,
+    has_header,
+    header,
+    local_part,
+    report_type,
+)
 from parsers.model import Email
-
-if TYPE_CHECKING:
-    from ingest.settings import Settings
 
 _DAEMONS = {"mailer-daemon", "mailer_daemon", "mailerdaemon"}
 _POSTMASTERS = {"postmaster", "mail-delivery-subsystem"}
@@ -34,7 +37,7 @@ _SUBJECT = re.compile(
 )
 
 
-def check(email: Email, settings: "Settings") -> str | None:
+def check(email: Email, config: ClassifyConfig) -> str | None:
     """Reason when the message is a bounce by structure or sender, else None."""
     if report_type(email) == "delivery-status":
         return "multipart/report; report-type=delivery-status"
@@ -55,7 +58,7 @@ def check(email: Email, settings: "Settings") -> str | None:
     return None
 
 
-def check_null_sender(email: Email, settings: "Settings") -> str | None:
+def check_null_sender(email: Email, config: ClassifyConfig) -> str | None:
     """Return-Path: <> (RFC 5321 4.5.5: only notifications use the null sender)."""
     if envelope_sender(email) == "":
         return "Return-Path: <> (null envelope sender)"

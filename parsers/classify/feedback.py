@@ -1,16 +1,12 @@
 """Feedback reports (ARF, RFC 5965): a mailbox provider reporting abuse."""
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
+from parsers.classify.config import ClassifyConfig
 from parsers.classify.signals import report_type
 from parsers.model import Email
 
-if TYPE_CHECKING:
-    from ingest.settings import Settings
 
-
-def check(email: Email, settings: "Settings") -> str | None:
+def check(email: Email, config: ClassifyConfig) -> str | None:
     """Reason when the message is an ARF feedback report, else None."""
     if report_type(email) == "feedback-report":
         return "multipart/report; report-type=feedback-report"

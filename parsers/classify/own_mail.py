@@ -5,24 +5,19 @@ X-Zendesk-* headers, and a customer's help desk may well write to us.
 """
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-from urllib.parse import urlsplit
-
+from parsers.classify.config import ClassifyConfig
 from parsers.model import Email
 
-if TYPE_CHECKING:
-    from ingest.settings import Settings
 
-
-def check(email: Email, settings: "Settings") -> str | None:
+def check(email: Email, config: ClassifyConfig) -> str | None:
     """Reason when the message comes from us or our Zendesk, else None."""
     sender = email.requester.email.lower()
-    ours = {a.lower() for a in settings.routing.support_addresses}
+    ours = config.support_addresses
     if sender in ours:
         return f"sender {sender} is our support address"
-    if sender in {a.lower() for a in settings.classify.notification_senders}:
+    if sender in config.notification_senders:
         return f"sender {sender} is a notification sender"
-    zendesk_host = (urlsplit(settings.zendesk.url).hostname or "").lower()
+    zendesk_host = config.zendesk_host
     if zendesk_host and (email.sender_domain == zendesk_host or email.sender_domain.endswith("." + zendesk_host)):
         return f"sender {sender} is our Zendesk ({zendesk_host})"
     # Zendesk notifications sent through our own address: Reply-To is the
