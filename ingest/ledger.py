@@ -58,6 +58,7 @@ from sqlalchemy.types import TypeDecorator
 
 from ingest.errors import LedgerError
 from ingest.outcomes import Commented, Created, Final, Quarantined, Skipped
+from ingest.redact import redact_url
 
 log = logging.getLogger(__name__)
 
@@ -207,43 +208,47 @@ def normalize_message_id(value: str | None) -> str | None:
 class Ledger:
     """The message ledger on one SQLAlchemy engine.  Thread-safe; one per process.
 
-    Build it with `Ledger.from_url(settings.ledger.url)` (creates the tables
-    and, for a SQLite file, its directory) or `Ledger.in_memory()` for a dry
-    run, whose state vanishes with the process.
+    Build it with `Ledger.from_url(settings.ledger.url)` (migrates the schema
+    to the newest revision and, for a SQLite file, creates its directory) or
+    `Ledger.in_memory()` for a dry run, whose state vanishes with the process.
     """
 
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
-        try:
-            try:
-                metadata.create_all(engine)
-            except SQLAlchemyError:
-                # Two replicas starting at once can race on CREATE TABLE; the
-                # loser finds the tables there on a second look.
-                metadata.create_all(engine)
-        except SQLAlchemyError as exc:
-            raise LedgerError(f"cannot open the ledger at {engine.url.render_as_string()}: {_brief(exc)}") from exc
+        # The schema comes from the Alembic revisions only (ingest/migrate.py):
+        # never created or recreated beside them.
+        from ingest.migrate import upgrade
+
+        self.migration = upgrade(engine)
 
     # -- construction ---------------------------------------------------------
 
     @classmethod
     def from_url(cls, url: str) -> "Ledger":
-        """Opens (and creates when missing) the ledger at a SQLAlchemy URL."""
+        """Opens the ledger at a SQLAlchemy URL, creating and migrating its schema as needed."""
+        return cls(cls.engine_for(url))
+
+    @staticmethod
+    def engine_for(url: str) -> Engine:
+        """The engine the ledger uses for `url` (a SQLite file's directory is created)."""
         try:
             parsed = make_url(url)
         except Exception as exc:  # ArgumentError, ValueError: both mean a bad setting
-            raise LedgerError(f"ledger.url is not a SQLAlchemy URL: {url!r}") from exc
+            raise LedgerError(f"ledger.url is not a SQLAlchemy URL: {redacted_url(url)!r}") from exc
         if parsed.get_backend_name() != "sqlite":
-            return cls(create_engine(parsed, pool_pre_ping=True))
+            try:
+                return create_engine(parsed, pool_pre_ping=True)
+            except Exception as exc:  # a missing driver (psycopg) or a bad option: a setting to fix
+                raise LedgerError(f"cannot use ledger.url {redacted_url(url)}: {type(exc).__name__}: {exc}") from exc
         database = parsed.database or ""
         if database in ("", ":memory:") or database.startswith("file:"):
-            return cls(_sqlite_engine(parsed, memory=True))
+            return _sqlite_engine(parsed, memory=True)
         directory = Path(database).expanduser().parent
         try:
             directory.mkdir(parents=True, exist_ok=True)
         except OSError as exc:
             raise LedgerError(f"cannot create the ledger directory {directory}: {exc.strerror or exc}") from exc
-        return cls(_sqlite_engine(parsed, memory=False))
+        return _sqlite_engine(parsed, memory=False)
 
     @classmethod
     def in_memory(cls) -> "Ledger":
@@ -462,6 +467,11 @@ class Ledger:
                 yield conn
         except SQLAlchemyError as exc:
             raise LedgerError(f"ledger {operation} failed for {key}: {_brief(exc)}") from exc
+
+
+def redacted_url(url: str) -> str:
+    """The ledger URL as it may be shown: password masked (logs, errors, the lock file)."""
+    return redact_url(url)
 
 
 def _brief(exc: SQLAlchemyError) -> str:

@@ -80,6 +80,13 @@ def postgres_url() -> Iterator[str]:
         shutil.rmtree(root, ignore_errors=True)
 
 
+def drop_schema(engine) -> None:
+    """Empties a shared PostgreSQL database for the next test: tables and the schema revision."""
+    metadata.drop_all(engine)
+    with engine.begin() as conn:
+        conn.exec_driver_sql("DROP TABLE IF EXISTS alembic_version")
+
+
 @pytest.fixture(params=["sqlite", "postgresql"])
 def ledger_url(request: pytest.FixtureRequest, db_path: Path) -> str:
     if request.param == "sqlite":
@@ -93,7 +100,7 @@ def ledger(ledger_url: str) -> Iterator[Ledger]:
     led = Ledger.from_url(ledger_url)
     yield led
     if led.engine.dialect.name != "sqlite":
-        metadata.drop_all(led.engine)
+        drop_schema(led.engine)
     led.close()
 
 
@@ -246,7 +253,7 @@ def test_state_survives_reopening(ledger_url: str) -> None:
         again = claim(second, "k1")
         assert (again.fresh, again.ticket_id) == (False, 9)
     finally:
-        metadata.drop_all(second.engine)
+        drop_schema(second.engine)
         second.close()
 
 
@@ -268,7 +275,7 @@ def test_concurrent_claims_of_one_key_give_exactly_one_fresh(ledger_url: str) ->
         t.start()
     for t in threads:
         t.join()
-    metadata.drop_all(ledgers[0].engine)
+    drop_schema(ledgers[0].engine)
     for led in ledgers:
         led.close()
     assert sorted(results) == [False] * 7 + [True]
