@@ -42,3 +42,6 @@ def configure_logging(settings: Settings) -> None:
     root.setLevel(settings.service.log_level)
     # APScheduler logs every job run at INFO; our job only raises a flag.
     logging.getLogger("apscheduler").setLevel(logging.WARNING)
+    # Alembic announces its plugins and DDL mode at INFO on every ledger open;
+    # ingest.migrate logs the migrations that actually ran.
+    logging.getLogger("alembic").setLevel(logging.WARNING)

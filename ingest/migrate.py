@@ -79,6 +79,11 @@ def head() -> str:
     return revision
 
 
+def known_revisions() -> set[str]:
+    """Every revision this code can migrate from."""
+    return {rev.revision for rev in _script().walk_revisions()}
+
+
 def current(engine: Engine) -> str | None:
     """The database's revision, or None when it has none (empty or pre-Alembic)."""
     try:
@@ -110,7 +115,7 @@ def _upgrade(conn: Connection) -> Migration:
     stamped = False
     if before is None:
         stamped = _stamp_pre_alembic(conn)
-    elif before not in {rev.revision for rev in script.walk_revisions()}:
+    elif before not in known_revisions():
         raise LedgerError(
             f"the ledger at {_where(conn.engine)} is at schema revision {before}, which this version of"
             f" bso-ingest (newest revision {target}) does not know: it was migrated by a newer version."

@@ -90,6 +90,9 @@ ROUTES: list[tuple[str, re.Pattern[str], str]] = [
     ("GET", re.compile(r"/api/v2/users/search(?:\.json)?"), "search_users"),
     ("POST", re.compile(r"/api/v2/users(?:\.json)?"), "create_user"),
     ("GET", re.compile(rf"/api/v2/users/{_ID}"), "show_user"),
+    ("GET", re.compile(r"/api/v2/users/me(?:\.json)?"), "show_me"),
+    ("GET", re.compile(rf"/api/v2/groups/{_ID}"), "show_group"),
+    ("GET", re.compile(rf"/api/v2/ticket_fields/{_ID}"), "show_ticket_field"),
 ]
 
 
@@ -375,6 +378,22 @@ class Emulator:
         if user is None:
             raise _error(404, "RecordNotFound", "Not found")
         return _Reply(200, {"user": user.as_json()})
+
+    def show_me(self, req: LoggedRequest, auth: str) -> _Reply:
+        # The API user; authenticate() already refused bad credentials with 401.
+        return _Reply(200, {"user": self.store.agent.as_json()})
+
+    def show_group(self, req: LoggedRequest, auth: str, group_id: str) -> _Reply:
+        group = self.store.groups.get(int(group_id))
+        if group is None:
+            raise _error(404, "RecordNotFound", "Not found")
+        return _Reply(200, {"group": group})
+
+    def show_ticket_field(self, req: LoggedRequest, auth: str, field_id: str) -> _Reply:
+        field_ = self.store.ticket_fields.get(int(field_id))
+        if field_ is None:
+            raise _error(404, "RecordNotFound", "Not found")
+        return _Reply(200, {"ticket_field": field_})
 
     @staticmethod
     def _json(req: LoggedRequest) -> dict[str, Any]:

@@ -126,6 +126,9 @@ class Store:
             self.tickets: dict[int, Ticket] = {}
             self.uploads: dict[str, Upload] = {}
             self.idempotency: dict[str, IdempotentResult] = {}
+            # Admin Center objects the settings refer to by id (`check` looks them up).
+            self.groups: dict[int, dict[str, Any]] = {}
+            self.ticket_fields: dict[int, dict[str, Any]] = {}
             # The API user itself (an admin): the "updater" of agent-made changes.
             self.agent = self.add_user("agent@emulator.invalid", "API agent", role="admin")
 
@@ -136,6 +139,16 @@ class Store:
         user = User(self.next_id(), email.lower(), name or email.split("@")[0], role)
         self.users[user.id] = user
         return user
+
+    def add_group(self, name: str) -> dict[str, Any]:
+        group = {"id": self.next_id(), "name": name, "deleted": False}
+        self.groups[group["id"]] = group
+        return group
+
+    def add_ticket_field(self, title: str, type_: str = "text", *, active: bool = True) -> dict[str, Any]:
+        field_ = {"id": self.next_id(), "title": title, "type": type_, "active": active}
+        self.ticket_fields[field_["id"]] = field_
+        return field_
 
     def user_by_email(self, email: str) -> User | None:
         email = email.lower()
