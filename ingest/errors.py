@@ -49,5 +49,12 @@ class LedgerError(IngestError):
     pass
 
 
+class LeaseLost(IngestError):
+    """Our claim's lease expired and another process took the message over.
+
+    Not a database failure: the other owner finishes the message, so this
+    caller records nothing and leaves it alone."""
+
+
 class LockedError(IngestError):
     """Another run holds the lock for this mailbox and ledger."""

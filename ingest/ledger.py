@@ -5,11 +5,20 @@ Protocol (the pipeline drives it; see ingest/pipeline.py):
     claim(key)  ──▶  sink.create/comment  ──▶  record(key, outcome)  ──▶  source.ack
 
 - `claim` inserts a row in state `claimed` or, when the key is known, returns the
-  existing row untouched, so the caller can tell "already done: just ack again"
-  (a final state) from "claimed earlier but never finished" (a crash or a
-  timeout: call the sink again, idempotently).
-- `record` stores the final outcome: created | commented | skipped | quarantined.
-- `fail` counts a transient failure (the message stays claimed, to be retried).
+  existing row, so the caller can tell "already done: just ack again" (a final
+  state) from "claimed earlier but never finished" (a crash or a timeout: call
+  the sink again, idempotently).
+- A claim is a lease (ingest/leases.py): the row names its owner and an
+  expiry.  `claim` grants the lease (`Claim.lease`) on a new key, on an
+  unfinished one nobody holds, on an expired lease and on one whose process
+  is provably dead; the take-over is one conditional UPDATE, so of two
+  claimers exactly one wins.  A live lease held elsewhere gives `Claim.busy`:
+  leave the message alone for now.  `renew` extends a lease we hold.
+- `record(lease, ...)` stores the final outcome (created | commented | skipped
+  | quarantined) and `fail(lease, ...)` counts a transient failure (the message
+  stays claimed, to be retried); both require our lease, clear it, and raise
+  `LeaseLost` when another process took the message over meanwhile.
+  `abandon` clears our lease and changes nothing else (an error propagates).
 - `release` puts a quarantined message back to `claimed` with 0 attempts
   (quarantine replay).  `claimed_at` is kept on purpose: it tells the pipeline
   whether the Zendesk Idempotency-Key of the first try may have expired.
@@ -25,10 +34,11 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import threading
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any, Literal
 
@@ -48,6 +58,7 @@ from sqlalchemy import (
     event,
     func,
     insert,
+    or_,
     select,
     update,
 )
@@ -56,7 +67,8 @@ from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 from sqlalchemy.pool import StaticPool
 from sqlalchemy.types import TypeDecorator
 
-from ingest.errors import LedgerError
+from ingest.errors import LeaseLost, LedgerError
+from ingest.leases import DEFAULT_LEASE_SECONDS, MAX_OWNER, Lease, new_owner, owner_is_dead
 from ingest.outcomes import Commented, Created, Final, Quarantined, Skipped
 from ingest.redact import redact_url
 
@@ -116,6 +128,10 @@ messages = Table(
     Column("claimed_at", UTCDateTime, nullable=False),
     Column("updated_at", UTCDateTime, nullable=False),
     Column("finished_at", UTCDateTime, nullable=True),
+    # The claim's lease (ingest/leases.py): who works on the message, until when.
+    # NULL when nobody does (new rows always get one; record/fail clear it).
+    Column("lease_owner", String(MAX_OWNER), nullable=True),
+    Column("lease_expires", UTCDateTime, nullable=True),
     Index("ix_messages_sender_claimed_at", "sender", "claimed_at"),
     Index("ix_messages_state_updated_at", "state", "updated_at"),
 )
@@ -137,6 +153,8 @@ class Row:
     claimed_at: datetime
     updated_at: datetime
     finished_at: datetime | None
+    lease_owner: str | None = None
+    lease_expires: datetime | None = None
 
     @property
     def final(self) -> bool:
@@ -163,6 +181,8 @@ class Claim:
     `fresh` is True only when this call inserted the row.  Otherwise `state`
     says what happened before: a final state means "already done, ack again";
     `claimed` means an earlier try never finished (crash, timeout, deferral).
+    `lease` is ours to process the message with; None when it is final or
+    `busy` (another live owner holds it).
     """
 
     key: str
@@ -172,10 +192,16 @@ class Claim:
     claimed_at: datetime
     fresh: bool
     row: Row
+    lease: Lease | None = None
 
     @property
     def final(self) -> bool:
         return self.state in FINAL_STATES
+
+    @property
+    def busy(self) -> bool:
+        """Unfinished, and another process (or worker) holds a live lease on it."""
+        return not self.final and self.lease is None
 
 
 def raw_key(raw: bytes) -> str:
@@ -215,6 +241,9 @@ class Ledger:
 
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
+        # One shared connection (in-memory SQLite) takes one transaction at a
+        # time: the lease renewer thread must not interleave with the caller.
+        self._serial: Any = threading.RLock() if isinstance(engine.pool, StaticPool) else nullcontext()
         # The schema comes from the Alembic revisions only (ingest/migrate.py):
         # never created or recreated beside them.
         from ingest.migrate import upgrade
@@ -269,6 +298,7 @@ class Ledger:
         subject: str,
         ref: str,
         now: datetime,
+        lease_seconds: float = DEFAULT_LEASE_SECONDS,
     ) -> Claim:
         """Claims `key` for processing, or returns what the ledger already knows.
 
@@ -276,8 +306,11 @@ class Ledger:
         known key is returned as stored (`fresh` False), except that its
         `source_ref` is updated: the same mail may come back under another
         UID or file name, and `ack` needs the latest one.  Concurrent claims
-        of one key are safe: exactly one caller gets `fresh=True`.
+        of one key are safe: exactly one caller gets `fresh=True`, and of the
+        callers that find it unfinished at most one gets its lease.
         """
+        owner = new_owner()
+        expires = now + timedelta(seconds=lease_seconds)
         values = {
             "key": key,
             "message_id": normalize_message_id(message_id),
@@ -291,14 +324,20 @@ class Ledger:
             "claimed_at": now,
             "updated_at": now,
             "finished_at": None,
+            "lease_owner": owner,
+            "lease_expires": expires,
         }
         with self._begin("claim", key) as conn:
             fresh = self._insert_new(conn, values)
             if not fresh and ref:
                 conn.execute(update(messages).where(messages.c.key == key).values(source_ref=_text(ref)))
             row = self._get(conn, key)
+            if row is not None and not fresh and not row.final:
+                taken = self._take_over(conn, row, owner, expires, now)
+                row = self._get(conn, key) if taken else row
         if row is None:  # pragma: no cover - inserted or found in the same transaction
             raise LedgerError(f"claim of {key} vanished")
+        lease = Lease(key, owner, expires) if row.lease_owner == owner else None
         return Claim(
             key=key,
             state=row.state,
@@ -307,43 +346,66 @@ class Ledger:
             claimed_at=row.claimed_at,
             fresh=fresh,
             row=row,
+            lease=lease,
         )
 
-    def record(self, key: str, outcome: Final, now: datetime) -> None:
-        """Stores the final outcome of a claimed message.
+    def renew(self, lease: Lease, now: datetime, seconds: float = DEFAULT_LEASE_SECONDS) -> Lease | None:
+        """Extends our lease to `now + seconds`; None when it is no longer ours."""
+        expires = now + timedelta(seconds=seconds)
+        with self._begin("renew", lease.key) as conn:
+            result = conn.execute(
+                update(messages)
+                .where(*self._held(lease))
+                .values(lease_expires=expires)
+            )
+        return Lease(lease.key, lease.owner, expires) if result.rowcount else None
 
-        Deferred is not final: use `fail`.  Recording a key that was never
-        claimed is a programming error and raises LedgerError.
+    def record(self, lease: Lease, outcome: Final, now: datetime) -> None:
+        """Stores the final outcome of a message we hold the lease on, and ends the lease.
+
+        Deferred is not final: use `fail`.  Raises LeaseLost when another
+        process took the message over, LedgerError when it was never claimed.
         """
         if outcome.kind not in FINAL_STATES:
             raise ValueError(f"record() takes a final outcome, got {outcome.kind}; use fail() for a deferral")
-        with self._begin("record", key) as conn:
+        with self._begin("record", lease.key) as conn:
             result = conn.execute(
                 update(messages)
-                .where(messages.c.key == key)
+                .where(*self._held(lease))
                 .values(
                     state=outcome.kind,
                     ticket_id=outcome.ticket_id,
                     reason=_text(outcome.reason) or None,
                     updated_at=now,
                     finished_at=now,
+                    lease_owner=None,
+                    lease_expires=None,
                 )
             )
             if result.rowcount == 0:
-                raise LedgerError(f"record {outcome.kind} for {key}: the message was never claimed")
+                self._not_held(conn, lease, f"record {outcome.kind}")
 
-    def fail(self, key: str, reason: str, now: datetime) -> int:
-        """Counts one transient failure of a claimed message; returns attempts so far."""
-        with self._begin("fail", key) as conn:
+    def fail(self, lease: Lease, reason: str, now: datetime) -> int:
+        """Counts one transient failure and ends our lease; returns attempts so far.
+
+        The message stays `claimed`: the next claim (any process) takes it up.
+        """
+        with self._begin("fail", lease.key) as conn:
             result = conn.execute(
                 update(messages)
-                .where(messages.c.key == key)
-                .values(attempts=messages.c.attempts + 1, reason=_text(reason), updated_at=now)
+                .where(*self._held(lease))
+                .values(attempts=messages.c.attempts + 1, reason=_text(reason), updated_at=now,
+                        lease_owner=None, lease_expires=None)
             )
             if result.rowcount == 0:
-                raise LedgerError(f"fail {key}: the message was never claimed")
-            attempts = conn.execute(select(messages.c.attempts).where(messages.c.key == key)).scalar_one()
+                self._not_held(conn, lease, "fail")
+            attempts = conn.execute(select(messages.c.attempts).where(messages.c.key == lease.key)).scalar_one()
         return int(attempts)
+
+    def abandon(self, lease: Lease) -> None:
+        """Ends our lease and changes nothing else: the next claim takes the message up."""
+        with self._begin("abandon", lease.key) as conn:
+            conn.execute(update(messages).where(*self._held(lease)).values(lease_owner=None, lease_expires=None))
 
     def release(self, key: str, now: datetime) -> bool:
         """Quarantine replay: makes a quarantined message claimable again.
@@ -357,7 +419,8 @@ class Ledger:
             result = conn.execute(
                 update(messages)
                 .where(messages.c.key == key, messages.c.state == "quarantined")
-                .values(state="claimed", attempts=0, updated_at=now, finished_at=None)
+                .values(state="claimed", attempts=0, updated_at=now, finished_at=None, lease_owner=None,
+                        lease_expires=None)
             )
         return result.rowcount > 0
 
@@ -415,6 +478,38 @@ class Ledger:
 
     # -- internals -------------------------------------------------------------
 
+    @staticmethod
+    def _take_over(conn: Connection, row: Row, owner: str, expires: datetime, now: datetime) -> bool:
+        """Gives an unfinished row's lease to `owner` if nobody holds it live.
+
+        One conditional UPDATE: free, expired, or still held by the very
+        owner we found dead.  Of two processes racing here, the database lets
+        exactly one match (the second sees the first's new owner).
+        """
+        free = or_(messages.c.lease_owner.is_(None), messages.c.lease_expires <= now)
+        if owner_is_dead(row.lease_owner):
+            free = or_(free, messages.c.lease_owner == row.lease_owner)
+        result = conn.execute(
+            update(messages)
+            .where(messages.c.key == row.key, messages.c.state == "claimed", free)
+            .values(lease_owner=owner, lease_expires=expires)
+        )
+        if result.rowcount and row.lease_owner:
+            log.info("took over the claim of %s from %s (lease expired or its process is gone)",
+                     row.key, row.lease_owner)
+        return bool(result.rowcount)
+
+    @staticmethod
+    def _held(lease: Lease) -> tuple[Any, ...]:
+        return messages.c.key == lease.key, messages.c.state == "claimed", messages.c.lease_owner == lease.owner
+
+    def _not_held(self, conn: Connection, lease: Lease, what: str) -> None:
+        row = self._get(conn, lease.key)
+        if row is None:
+            raise LedgerError(f"{what} for {lease.key}: the message was never claimed")
+        raise LeaseLost(f"{what} for {lease.key}: the claim is now {row.state}, held by {row.lease_owner or 'nobody'}"
+                        " (our lease expired and another process took it over)")
+
     def _insert_new(self, conn: Connection, values: dict[str, Any]) -> bool:
         """INSERT ... ON CONFLICT DO NOTHING; True when this call inserted the row."""
         dialect = self.engine.dialect.name
@@ -454,7 +549,7 @@ class Ledger:
     def _begin(self, operation: str, key: str) -> Iterator[Connection]:
         """A write transaction; database errors become LedgerError naming the key."""
         try:
-            with self.engine.begin() as conn:
+            with self._serial, self.engine.begin() as conn:
                 yield conn
         except SQLAlchemyError as exc:
             raise LedgerError(f"ledger {operation} failed for {key}: {_brief(exc)}") from exc
@@ -462,7 +557,7 @@ class Ledger:
     @contextmanager
     def _connect(self, operation: str, key: str) -> Iterator[Connection]:
         try:
-            with self.engine.connect() as conn:
+            with self._serial, self.engine.connect() as conn:
                 conn.execution_options(ledger_read_only=True)
                 yield conn
         except SQLAlchemyError as exc:

@@ -35,6 +35,7 @@ the real ledger file is not even opened.
 """
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 from collections.abc import Callable
@@ -42,8 +43,9 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from typing import TYPE_CHECKING, Any
 
-from ingest.errors import IngestError, ZendeskAuthError, ZendeskError, ZendeskRejected
+from ingest.errors import IngestError, LeaseLost, ZendeskAuthError, ZendeskError, ZendeskRejected
 from ingest.guard import check_rate
+from ingest.leases import Lease, keep_alive
 from ingest.ledger import Claim, Ledger, raw_key
 from ingest.outcomes import Deferred, Final, Outcome, Quarantined, Skipped
 from ingest.source import RawMessage
@@ -136,6 +138,7 @@ class Pipeline:
         now = self._now()
         email, parse_failure = self._parse(msg)
         key = email.key if email is not None else raw_key(msg.raw)
+        lease_seconds = self.settings.ledger.lease_seconds
         claim = self.ledger.claim(
             key,
             message_id=email.message_id if email else None,
@@ -143,23 +146,45 @@ class Pipeline:
             subject=email.subject if email else "",
             ref=msg.ref,
             now=now,
+            lease_seconds=lease_seconds,
         )
+        message_id = email.message_id if email else None
         if claim.final:
             recorded = claim.row.outcome()
             if recorded is not None:
                 self._log(msg, claim.row.message_id, key, recorded, note="already recorded")
                 return recorded
-        if email is None:
-            outcome: Outcome = Quarantined(parse_failure or "cannot parse")
-        else:
-            outcome = self._decide(email, msg, claim, now)
-        # Read the clock again: the sink may have spent its retry budget.
-        done = self._now()
-        if isinstance(outcome, Deferred):
-            outcome = self._defer(key, outcome, done)
-        else:
-            self.ledger.record(key, outcome, done)
-        self._log(msg, email.message_id if email else None, key, outcome)
+        if claim.lease is None:
+            # Another process or worker is on it: not an attempt, not ours to count.
+            busy = Deferred("in progress elsewhere")
+            self._log(msg, message_id, key, busy, note=f"lease held until {claim.row.lease_expires}")
+            return busy
+        lease = claim.lease
+        try:
+            with keep_alive(self.ledger, lease, lease_seconds, self._now):
+                if email is None:
+                    outcome: Outcome = Quarantined(parse_failure or "cannot parse")
+                else:
+                    outcome = self._decide(email, msg, claim, now)
+            # Read the clock again: the sink may have spent its retry budget.
+            done = self._now()
+            if isinstance(outcome, Deferred):
+                outcome = self._defer(lease, outcome, done)
+            else:
+                self.ledger.record(lease, outcome, done)
+        except LeaseLost as exc:
+            # Our lease expired mid-way and another owner took the message:
+            # it finishes it; we record nothing and leave the mail alone.
+            log.warning("%s: %s", _where(msg, email), exc)
+            row = self.ledger.get(key)
+            recorded = row.outcome() if row is not None else None
+            return recorded if recorded is not None else Deferred(f"in progress elsewhere: {exc}")
+        except BaseException:
+            # Auth or ledger failure, a signal: free the message for the next run now.
+            with contextlib.suppress(Exception):
+                self.ledger.abandon(lease)
+            raise
+        self._log(msg, message_id, key, outcome)
         return outcome
 
     def close(self) -> None:
@@ -241,14 +266,15 @@ class Pipeline:
             log.debug("sink %s crashed", what, exc_info=True)
             return Deferred(f"sink {what} failed: {type(exc).__name__}: {exc}")
 
-    def _defer(self, key: str, deferred: Deferred, now: datetime) -> Outcome:
-        attempts = self.ledger.fail(key, deferred.reason, now)
+    def _defer(self, lease: Lease, deferred: Deferred, now: datetime) -> Outcome:
         limit = self.settings.service.max_attempts
-        if attempts < limit:
-            return Deferred(f"attempt {attempts} of {limit}: {deferred.reason}")
-        gave_up = Quarantined(f"gave up after {attempts} attempts: {deferred.reason}")
-        self.ledger.record(key, gave_up, now)
-        return gave_up
+        row = self.ledger.get(lease.key)
+        if row is not None and row.attempts + 1 >= limit:
+            gave_up = Quarantined(f"gave up after {row.attempts + 1} attempts: {deferred.reason}")
+            self.ledger.record(lease, gave_up, now)
+            return gave_up
+        attempts = self.ledger.fail(lease, deferred.reason, now)
+        return Deferred(f"attempt {attempts} of {limit}: {deferred.reason}")
 
     def _log(self, msg: RawMessage, message_id: str | None, key: str, outcome: Outcome, note: str = "") -> None:
         level = logging.WARNING if outcome.kind in ("quarantined", "deferred") else logging.INFO

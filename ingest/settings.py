@@ -88,6 +88,11 @@ class ImapSettings(Section):
 class LedgerSettings(Section):
     # A SQLAlchemy URL: SQLite by default, PostgreSQL where replicas share an inbox.
     url: str = "sqlite:///var/bso-ingest.sqlite3"
+    # A claim's lease: another process leaves a message alone this long after
+    # its owner last renewed it (renewals run every quarter of it).  An owner
+    # that died on this host is taken over at once; one on another host (or
+    # in a restarted container) only once its lease expired.
+    lease_seconds: float = Field(default=120.0, ge=1.0)
 
 
 class ZendeskSettings(Section):

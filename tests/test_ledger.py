@@ -1,23 +1,19 @@
 """The ledger on a SQLite file in tmp_path: the claim → record protocol and its queries."""
 from __future__ import annotations
 
-import os
-import shutil
-import socket
 import sqlite3
-import subprocess
-import tempfile
 import threading
-import time
 from collections.abc import Iterator
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 import pytest
 
-from ingest.errors import LedgerError
+from ingest.errors import LeaseLost, LedgerError
+from ingest.leases import Lease
 from ingest.ledger import Ledger, metadata, normalize_message_id, raw_key
 from ingest.outcomes import Commented, Created, Deferred, Quarantined, Skipped
+from tests.postgres import drop_schema, postgres_url  # noqa: F401 - the fixture (test_migrate imports both from here)
 
 T0 = datetime(2026, 3, 2, 9, 0, tzinfo=timezone.utc)
 
@@ -26,65 +22,6 @@ T0 = datetime(2026, 3, 2, 9, 0, tzinfo=timezone.utc)
 def db_path(tmp_path: Path) -> Path:
     # A directory that does not exist yet: the ledger must create it.
     return tmp_path / "var" / "nested" / "ledger.sqlite3"
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-@pytest.fixture(scope="module")
-def postgres_url() -> Iterator[str]:
-    """A throwaway PostgreSQL server on loopback, or a skip saying what is missing."""
-    pytest.importorskip("psycopg", reason="psycopg not installed (pip install -e .[postgres])")
-    initdb = shutil.which("initdb") or next(iter(sorted(Path("/usr/lib/postgresql").glob("*/bin/initdb"))), None)
-    if initdb is None:
-        pytest.skip("PostgreSQL server binaries (initdb, postgres) not found")
-    bindir = Path(initdb).parent
-    # PostgreSQL refuses to run as root: run it as the `postgres` user then.
-    as_user: list[str] = []
-    root = Path(tempfile.mkdtemp(prefix="bso-pg-"))
-    if os.geteuid() == 0:
-        if shutil.which("runuser") is None:
-            pytest.skip("running as root without runuser: cannot start PostgreSQL")
-        try:
-            shutil.chown(root, "postgres")
-        except (LookupError, OSError):
-            pytest.skip("running as root and no `postgres` user to run PostgreSQL as")
-        as_user = ["runuser", "-u", "postgres", "--"]
-    port = _free_port()
-    proc = None
-    try:
-        subprocess.run([*as_user, str(bindir / "initdb"), "-D", str(root / "data"), "-A", "trust", "-U", "bso",
-                        "--no-sync", "-E", "UTF8"], check=True, capture_output=True, timeout=120)
-        proc = subprocess.Popen(
-            [*as_user, str(bindir / "postgres"), "-D", str(root / "data"), "-p", str(port), "-k", str(root),
-             "-c", "listen_addresses=127.0.0.1", "-c", "fsync=off"],
-            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-        )
-        deadline = time.monotonic() + 30
-        while True:
-            try:
-                with socket.create_connection(("127.0.0.1", port), timeout=1):
-                    break
-            except OSError:
-                if proc.poll() is not None or time.monotonic() > deadline:
-                    pytest.skip("PostgreSQL did not start")
-                time.sleep(0.1)
-        yield f"postgresql+psycopg://bso@127.0.0.1:{port}/postgres"
-    finally:
-        if proc is not None:
-            proc.terminate()
-            proc.wait(timeout=30)
-        shutil.rmtree(root, ignore_errors=True)
-
-
-def drop_schema(engine) -> None:
-    """Empties a shared PostgreSQL database for the next test: tables and the schema revision."""
-    metadata.drop_all(engine)
-    with engine.begin() as conn:
-        conn.exec_driver_sql("DROP TABLE IF EXISTS alembic_version")
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])
@@ -135,8 +72,8 @@ def test_first_claim_is_fresh_and_a_second_returns_the_row(ledger: Ledger) -> No
 
 
 def test_record_makes_the_claim_final_with_its_ticket(ledger: Ledger) -> None:
-    claim(ledger, "k1")
-    ledger.record("k1", Created(ticket_id=4242), T0 + timedelta(seconds=3))
+    lease_k1 = claim(ledger, "k1").lease
+    ledger.record(lease_k1, Created(ticket_id=4242), T0 + timedelta(seconds=3))
 
     again = claim(ledger, "k1", now=T0 + timedelta(hours=1))
     assert (again.fresh, again.final, again.state, again.ticket_id) == (False, True, "created", 4242)
@@ -149,37 +86,41 @@ def test_record_makes_the_claim_final_with_its_ticket(ledger: Ledger) -> None:
     [Commented(ticket_id=7), Skipped(reason="automated (auto_reply)"), Quarantined(reason="Zendesk rejected: 422")],
 )
 def test_every_final_outcome_round_trips(ledger: Ledger, outcome) -> None:
-    claim(ledger, "k1")
-    ledger.record("k1", outcome, T0)
+    lease_k1 = claim(ledger, "k1").lease
+    ledger.record(lease_k1, outcome, T0)
     row = ledger.get("k1")
     assert row is not None and row.state == outcome.kind
     assert row.outcome() == outcome
 
 
 def test_record_refuses_a_deferral_and_an_unknown_key(ledger: Ledger) -> None:
-    claim(ledger, "k1")
+    lease_k1 = claim(ledger, "k1").lease
     with pytest.raises(ValueError, match="fail"):
-        ledger.record("k1", Deferred(reason="503"), T0)  # type: ignore[arg-type]
+        ledger.record(lease_k1, Deferred(reason="503"), T0)  # type: ignore[arg-type]
     with pytest.raises(LedgerError, match="never claimed"):
-        ledger.record("nope", Created(ticket_id=1), T0)
+        ledger.record(Lease("nope", "someone", T0), Created(ticket_id=1), T0)
 
 
-def test_fail_counts_attempts_and_keeps_the_claim(ledger: Ledger) -> None:
-    claim(ledger, "k1")
-    assert ledger.fail("k1", "503 Service Unavailable", T0 + timedelta(minutes=1)) == 1
-    assert ledger.fail("k1", "timeout", T0 + timedelta(minutes=2)) == 2
+def test_fail_counts_attempts_keeps_the_claim_and_ends_the_lease(ledger: Ledger) -> None:
+    first = claim(ledger, "k1").lease
+    assert ledger.fail(first, "503 Service Unavailable", T0 + timedelta(minutes=1)) == 1
+    # The lease ended with the failure: the next claim (any process) gets it at once.
+    second = claim(ledger, "k1", now=T0 + timedelta(minutes=2)).lease
+    assert second is not None and second.owner != first.owner
+    with pytest.raises(LeaseLost):
+        ledger.fail(first, "late", T0 + timedelta(minutes=2))
+    assert ledger.fail(second, "timeout", T0 + timedelta(minutes=2)) == 2
     row = ledger.get("k1")
     assert row is not None
-    assert (row.state, row.attempts, row.reason) == ("claimed", 2, "timeout")
+    assert (row.state, row.attempts, row.reason, row.lease_owner) == ("claimed", 2, "timeout", None)
     assert row.updated_at == T0 + timedelta(minutes=2)
     with pytest.raises(LedgerError):
-        ledger.fail("nope", "x", T0)
+        ledger.fail(Lease("nope", "someone", T0), "x", T0)
 
 
 def test_release_makes_a_quarantined_message_claimable_again(ledger: Ledger) -> None:
-    claim(ledger, "k1")
-    ledger.fail("k1", "503", T0)
-    ledger.record("k1", Quarantined(reason="gave up after 1 attempts: 503"), T0)
+    lease_k1 = claim(ledger, "k1").lease
+    ledger.record(lease_k1, Quarantined(reason="gave up after 1 attempts: 503"), T0)
     claim(ledger, "k2")
 
     assert [r.key for r in ledger.quarantined()] == ["k1"]
@@ -194,21 +135,21 @@ def test_release_makes_a_quarantined_message_claimable_again(ledger: Ledger) -> 
 
 
 def test_pending_lists_claims_untouched_since_the_cutoff(ledger: Ledger) -> None:
-    claim(ledger, "old", now=T0)
-    claim(ledger, "recent", now=T0 + timedelta(minutes=50))
-    claim(ledger, "done", now=T0)
-    ledger.record("done", Created(ticket_id=1), T0)
+    lease_old = claim(ledger, "old", now=T0).lease
+    lease_recent = claim(ledger, "recent", now=T0 + timedelta(minutes=50)).lease
+    lease_done = claim(ledger, "done", now=T0).lease
+    ledger.record(lease_done, Created(ticket_id=1), T0)
 
     assert [r.key for r in ledger.pending(T0 + timedelta(minutes=30))] == ["old"]
     assert [r.key for r in ledger.pending(T0 + timedelta(hours=1))] == ["old", "recent"]
 
 
 def test_ticket_for_message_ids_finds_a_ticketed_message_however_the_id_is_written(ledger: Ledger) -> None:
-    claim(ledger, "a", mid="<orig-1@cliente.com.br>")
-    ledger.record("a", Created(ticket_id=501), T0)
-    claim(ledger, "b", mid="<skipped@cliente.com.br>")
-    ledger.record("b", Skipped(reason="automated"), T0)
-    claim(ledger, "c", mid="<still-claimed@cliente.com.br>")
+    lease_a = claim(ledger, "a", mid="<orig-1@cliente.com.br>").lease
+    ledger.record(lease_a, Created(ticket_id=501), T0)
+    lease_b = claim(ledger, "b", mid="<skipped@cliente.com.br>").lease
+    ledger.record(lease_b, Skipped(reason="automated"), T0)
+    lease_c = claim(ledger, "c", mid="<still-claimed@cliente.com.br>").lease
 
     assert ledger.ticket_for_message_ids(["orig-1@cliente.com.br"]) == 501
     assert ledger.ticket_for_message_ids(["<nothing@x>", " <orig-1@cliente.com.br> "]) == 501
@@ -217,16 +158,16 @@ def test_ticket_for_message_ids_finds_a_ticketed_message_however_the_id_is_writt
 
 
 def test_a_comment_is_found_by_its_message_id_too(ledger: Ledger) -> None:
-    claim(ledger, "a", mid="<reply@cliente.com.br>")
-    ledger.record("a", Commented(ticket_id=77), T0)
+    lease_a = claim(ledger, "a", mid="<reply@cliente.com.br>").lease
+    ledger.record(lease_a, Commented(ticket_id=77), T0)
     assert ledger.ticket_for_message_ids(["<reply@cliente.com.br>"]) == 77
 
 
 def test_count_from_sender_counts_the_window_case_insensitively(ledger: Ledger) -> None:
     for i in range(3):
         claim(ledger, f"in{i}", now=T0 + timedelta(minutes=i), sender="Loop@Robot.example")
-    claim(ledger, "before", now=T0 - timedelta(hours=1), sender="loop@robot.example")
-    claim(ledger, "other", now=T0, sender="someone@else.example")
+    lease_before = claim(ledger, "before", now=T0 - timedelta(hours=1), sender="loop@robot.example").lease
+    lease_other = claim(ledger, "other", now=T0, sender="someone@else.example").lease
 
     assert ledger.count_from_sender("loop@robot.example", T0) == 3
     assert ledger.count_from_sender("LOOP@robot.example", T0 - timedelta(hours=2)) == 4
@@ -234,18 +175,17 @@ def test_count_from_sender_counts_the_window_case_insensitively(ledger: Ledger) 
 
 
 def test_stats_counts_by_state(ledger: Ledger) -> None:
-    for key in ("a", "b", "c", "d"):
-        claim(ledger, key)
-    ledger.record("a", Created(ticket_id=1), T0)
-    ledger.record("b", Created(ticket_id=2), T0)
-    ledger.record("c", Skipped(reason="loop"), T0)
+    leases = {key: claim(ledger, key).lease for key in ("a", "b", "c", "d")}
+    ledger.record(leases["a"], Created(ticket_id=1), T0)
+    ledger.record(leases["b"], Created(ticket_id=2), T0)
+    ledger.record(leases["c"], Skipped(reason="loop"), T0)
     assert ledger.stats() == {"claimed": 1, "created": 2, "commented": 0, "skipped": 1, "quarantined": 0}
 
 
 def test_state_survives_reopening(ledger_url: str) -> None:
     first = Ledger.from_url(ledger_url)
-    claim(first, "k1")
-    first.record("k1", Created(ticket_id=9), T0)
+    lease_k1 = claim(first, "k1").lease
+    first.record(lease_k1, Created(ticket_id=9), T0)
     first.close()
 
     second = Ledger.from_url(ledger_url)
@@ -290,7 +230,7 @@ def test_hostile_header_values_are_stored_not_refused(ledger: Ledger) -> None:
     assert got.fresh
     assert got.row.subject == "Assuntocom NUL"
     assert len(got.row.message_id) <= 1000 and len(got.row.sender) <= 320
-    ledger.record("k1", Quarantined(reason="bad\x00reason"), T0)
+    ledger.record(got.lease, Quarantined(reason="bad\x00reason"), T0)
     assert ledger.get("k1").reason == "badreason"
     assert ledger.count_from_sender("a\x00" + "b" * 400 + "@x.example", T0) == 1
 
@@ -302,7 +242,7 @@ def test_naive_timestamps_are_refused(ledger: Ledger) -> None:
 
 def test_in_memory_ledgers_are_private() -> None:
     a, b = Ledger.in_memory(), Ledger.in_memory()
-    claim(a, "k1")
+    lease_k1 = claim(a, "k1").lease
     assert a.get("k1") is not None
     assert b.get("k1") is None
 

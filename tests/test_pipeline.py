@@ -355,8 +355,9 @@ def test_a_retried_comment_claim_asks_the_sink_to_look_first(ledger, sink, clock
     pipe = pipeline(ledger, sink, clock, tmp_path, stages=Stages(find_thread=thread))
     raw = make_raw(msgid="<r1@cliente.com.br>").replace(b"\nSubject:", b"\nIn-Reply-To: <m0@x>\nSubject:", 1)
     key = parse(raw).key
+    # A claim left by a run that died: its lease has run out.
     ledger.claim(key, message_id="<r1@cliente.com.br>", sender="ana@cliente.com.br", subject="", ref="1:1",
-                 now=clock())  # a claim left by a run that died
+                 now=clock(), lease_seconds=0)
     assert pipe.process(raw_message(raw)) == Commented(ticket_id=7)
     assert sink.calls[-1] == ("comment", key, 7, True)
 
@@ -452,3 +453,31 @@ def test_a_released_quarantine_is_processed_again(ledger, sink, clock, tmp_path)
     # The first try is older than the Idempotency-Key: look the ticket up first.
     assert sink.calls[-1] == ("create", key, True, None, None)
     assert ledger.get(key).state == "created"
+
+
+def test_a_message_another_owner_holds_is_deferred_without_an_attempt(ledger, sink, clock, tmp_path) -> None:
+    raw = make_raw()
+    key = parse(raw).key
+    # Another process (a `send` beside the service) holds a live lease on it.
+    other = ledger.claim(key, message_id="<m1@cliente.com.br>", sender="ana@cliente.com.br", subject="", ref="1:1",
+                         now=clock())
+    pipe = pipeline(ledger, sink, clock, tmp_path)
+    for _ in range(5):  # more than max_attempts: a busy message is never counted
+        outcome = pipe.process(raw_message(raw))
+        assert outcome == Deferred("in progress elsewhere")
+    assert sink.calls == []
+    assert ledger.get(key).attempts == 0
+
+    ledger.record(other.lease, Created(ticket_id=4), clock())
+    assert pipe.process(raw_message(raw)) == Created(ticket_id=4)
+    assert sink.calls == []
+
+
+def test_an_error_that_stops_the_service_frees_the_lease_for_the_next_run(ledger, sink, clock, tmp_path) -> None:
+    raw = make_raw()
+    sink.errors.append(ZendeskAuthError("401", 401))
+    with pytest.raises(ZendeskAuthError):
+        pipeline(ledger, sink, clock, tmp_path).process(raw_message(raw))
+    row = ledger.get(parse(raw).key)
+    assert (row.state, row.lease_owner, row.attempts) == ("claimed", None, 0)
+    assert isinstance(pipeline(ledger, sink, clock, tmp_path).process(raw_message(raw)), Created)

@@ -43,8 +43,9 @@ def mail(subject: str = "Erro na folha", sender: str = "ana@cliente.com.br", in_
 def ledger() -> Ledger:
     led = Ledger.in_memory()
     # The original message, recorded with its ticket.
-    led.claim("orig", message_id="<orig@cliente.com.br>", sender="ana@cliente.com.br", subject="Erro", ref="1", now=T0)
-    led.record("orig", Created(ticket_id=501), T0)
+    lease = led.claim("orig", message_id="<orig@cliente.com.br>", sender="ana@cliente.com.br", subject="Erro", ref="1",
+                      now=T0).lease
+    led.record(lease, Created(ticket_id=501), T0)
     yield led
     led.close()
 
