@@ -136,8 +136,8 @@ def test_a_newer_revision_is_refused(url: str) -> None:
 
 def test_in_memory_ledger_is_migrated_too() -> None:
     ledger = Ledger.in_memory()
-    ledger.claim("k", message_id="<a@b>", sender="a@b", subject="s", ref="1", now=T0)
-    ledger.record("k", Created(ticket_id=1), T0)
+    lease = ledger.claim("k", message_id="<a@b>", sender="a@b", subject="s", ref="1", now=T0).lease
+    ledger.record(lease, Created(ticket_id=1), T0)
     assert ledger.get("k").ticket_id == 1  # type: ignore[union-attr]
     assert ledger.migration.after == migrate.head()
 
