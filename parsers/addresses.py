@@ -1,40 +1,69 @@
 """Address headers → (display name, address) pairs.
 
-Structure first, decoding second: a display name like
-`=?utf-8?Q?Silva=2C_Jo=C3=A3o?=` holds a comma only after decoding, so the
-header is split into mailboxes before names are decoded.  mail-parser's
-scanner does exactly that and recovers from malformed lists without
-inventing addresses; the stdlib is the fallback if it ever fails.
+Structure first, decoding second, and encoded-words are atoms of that
+structure: `=?iso-8859-1?Q?Ara=FAjo,=20Jos=E9?= <jose@x>` is one person
+(Outlook/Exchange writes "Sobrenome, Nome" exactly like this), although the
+comma sits inside the encoded-word and a plain scanner splits there.  So each
+run of encoded-words is swapped for an opaque atom before mail-parser's
+scanner splits the list into mailboxes (it recovers from malformed lists
+without inventing addresses), and swapped back and decoded per name after.
+The stdlib is the fallback if the scanner ever fails.
+
+Comments are left to mail-parser, which folds them into the name the way
+the shared corpus expects (`Pete (A wonderful ) chap his account his host)`).
 """
 from __future__ import annotations
 
 import email.utils
+import re
+import secrets
 
 from mailparser.utils import get_addresses
 
 from parsers.charsets import decode_words
 from parsers.model import Address
 
+# One encoded-word, or several separated only by whitespace (they decode
+# to one run of text, RFC 2047 §6.2).
+_WORD = r"=\?[^?\s]+\?[bBqQ]\?[^?]*?\?="
+_WORD_RUN = re.compile(rf"{_WORD}(?:[ \t\r\n]+{_WORD})*")
+# Per process: the placeholder cannot be guessed, so no header can smuggle one in.
+_NONCE = secrets.token_hex(6)
+_PLACEHOLDER = re.compile(rf"ew{_NONCE}x(\d+)z")
+
 
 def parse_addresses(value: str, defects: list[str] | None = None) -> list[Address]:
     """Every mailbox in an unfolded, 8-bit-clean header value, addresses lowercased."""
     if not value.strip():
         return []
+    words: list[str] = []
+    if "=?" in value:
+        def protect(match: re.Match[str]) -> str:
+            words.append(match.group(0))
+            return f"ew{_NONCE}x{len(words) - 1}z"
+        value = _WORD_RUN.sub(protect, value)
     try:
         diagnostics: list[dict] = []
         pairs = get_addresses(value, defects=diagnostics, decode_names=True)
         if defects is not None:
-            defects.extend(f"address: {d['reason']}: {d['raw']}" for d in diagnostics)
+            defects.extend(f"address: {d['reason']}: {_restore(str(d['raw']), words)}" for d in diagnostics)
     except Exception as exc:  # mail-parser bug on odd input: stdlib parse, then decode names
         if defects is not None:
             defects.append(f"address: mail-parser failed ({type(exc).__name__}), used stdlib")
-        pairs = [(decode_words(name), addr) for name, addr in email.utils.getaddresses([value])]
+        pairs = email.utils.getaddresses([value])
     out = []
     for name, addr in pairs:
-        addr = addr.strip().strip("<>").strip()
+        addr = _restore(addr, words).strip().strip("<>").strip()
         if "@" not in addr or any(c.isspace() for c in addr):
             continue
-        if "=?" in name:  # mail-parser leaves words glued to quotes undecoded
+        name = _restore(name, words)
+        if "=?" in name:
             name = decode_words(name, defects)
         out.append(Address(name=" ".join(name.split()), email=addr.lower()))
     return out
+
+
+def _restore(text: str, words: list[str]) -> str:
+    if not words or "ew" not in text:
+        return text
+    return _PLACEHOLDER.sub(lambda m: words[int(m.group(1))], text)

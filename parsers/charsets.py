@@ -1,11 +1,19 @@
 """Bytes → text with the declared charset first and honest fallbacks.
 
 Mail in the wild lies about its charset: Outlook labels windows-1252 text as
-iso-8859-1, iPhones send raw 8-bit Latin-1 with no label, and headers arrive
-as raw 8-bit bytes although RFC 5322 forbids it.  The rule is the issue's:
-declared charset, then UTF-8, then windows-1252, and never a silent U+FFFD
-when some decoding fits.  Latin-1 is the last resort because it decodes any
-byte string, so nothing here ever raises.
+iso-8859-1, iPhones send raw 8-bit Latin-1 with no label, Windows Chinese
+mail says gb2312 and means GBK, and headers arrive as raw 8-bit bytes
+although RFC 5322 forbids it.  The rule:
+
+1. the declared label, resolved the way browsers and mail clients resolve
+   it: the WHATWG Encoding Standard's label table (`webencodings`), so
+   gb2312 reads as GBK/GB18030, ks_c_5601-1987 as windows-949,
+   iso-8859-8-i as iso-8859-8, x-sjis as windows-31j; Python's codec
+   registry only for labels WHATWG does not know;
+2. UTF-8;
+3. when the bytes cannot be Western text, the detector (`charset-normalizer`);
+4. windows-1252, then Latin-1, which decodes any byte string, so nothing
+   here ever raises and no silent U+FFFD appears when some decoding fits.
 """
 from __future__ import annotations
 
@@ -14,12 +22,47 @@ import binascii
 import codecs
 import quopri
 import re
+from functools import lru_cache
 from typing import NamedTuple
+
+import webencodings
+from charset_normalizer import from_bytes
 
 # WHATWG maps these labels to windows-1252: in practice the 0x80-0x9F range
 # in "latin-1" mail is always cp1252 punctuation (curly quotes, dashes, €),
 # never C1 control characters.
 _AS_CP1252 = {"iso8859-1", "latin-1", "cp1252"}
+# Where Python's own codec is the better reading of a label than WHATWG's:
+# strict ASCII (WHATWG reads us-ascii as windows-1252; strict ASCII lets the
+# UTF-8 fallback catch the common "us-ascii" label on UTF-8 text), UTF-7
+# (WHATWG leaves it out, mail clients decode it) and utf-16 (WHATWG assumes
+# little-endian, Python's codec honours the BOM).
+_PYTHON_FIRST = {"ascii", "utf-7", "utf-16"}
+# The WHATWG GBK decoder is the gb18030 decoder (four-byte sequences too).
+_OVERRIDES = {"gbk": "gb18030"}
+# Vendor extensions senders use under the base label (NEC/IBM rows in
+# iso-2022-jp, JIS X 0213 in euc-jp): tried when the base codec fails, before
+# any guessing, because they are a correct decoding of the declared label.
+_SUPERSETS = {
+    "iso2022_jp": ("iso2022_jp_ext", "iso2022_jp_2", "iso2022_jp_3", "iso2022_jp_2004"),
+    "euc_jp": ("euc_jis_2004", "cp932"),
+    "shift_jis": ("cp932", "shift_jis_2004"),
+    "cp932": ("shift_jis_2004",),
+    "big5": ("big5hkscs", "cp950"),
+    "big5hkscs": ("cp950",),
+    "euc_kr": ("cp949",),
+}
+_NO_CHARSET = {"unknown-8bit", "x-unknown", "unknown", "default", "8bit"}
+# Detector answers we take: charsets real mail is written in that cannot be
+# mistaken for Western text.  The detector is weak on short Latin text
+# (Portuguese comes back as cp1250 or cp1006), so Western answers are ignored.
+_DETECTABLE = frozenset({
+    "gb18030", "gbk", "gb2312", "big5", "big5hkscs", "cp932", "shift_jis", "euc_jp", "iso2022_jp",
+    "cp949", "euc_kr", "cp1251", "koi8_r", "koi8_u", "iso8859_5", "cp1253", "iso8859_7",
+    "cp1255", "iso8859_8", "cp1256", "iso8859_6", "cp874", "tis_620",
+})
+_HIGH_RUN = re.compile(rb"[\x80-\xff]{3,}")
+_HIGH = re.compile(rb"[\x80-\xff]")
 _ENCODED_WORD = re.compile(r"=\?([^?\s]+)\?([bBqQ])\?([^?]*?)\?=")
 _BETWEEN_WORDS = re.compile(r"[ \t\r\n]+")
 
@@ -30,39 +73,88 @@ class Decoded(NamedTuple):
     defect: str | None = None
 
 
+@lru_cache(maxsize=256)
 def codec_name(label: str | None) -> str | None:
-    """Python's codec name for a MIME charset label, or None if unknown."""
+    """Python's codec name for a MIME charset label (WHATWG rules first), or None if unknown."""
     if not label:
         return None
-    label = label.strip().strip('"').lower()
-    if label in ("unknown-8bit", "x-unknown", "unknown", "default", "8bit"):
+    label = label.strip().strip('"').strip().lower()
+    if label in _NO_CHARSET:
         return None
     try:
-        name = codecs.lookup(label).name
+        python_name: str | None = codecs.lookup(label).name
     except (LookupError, ValueError):
+        python_name = None
+    name = python_name if python_name in _PYTHON_FIRST else None
+    if name is None:
+        encoding = webencodings.lookup(label)
+        # WHATWG's "replacement" labels (iso-2022-kr, hz-gb-2312, ...) have
+        # real Python codecs, which mail clients use too.
+        if encoding is not None and encoding.name != "replacement":
+            name = encoding.codec_info.name
+    name = name or python_name
+    if name is None:
         return None
+    name = _OVERRIDES.get(name, name)
     return "cp1252" if name in _AS_CP1252 else name
 
 
 def decode_bytes(data: bytes, declared: str | None = None) -> Decoded:
-    """Decode `data`: declared charset, then UTF-8, then windows-1252, then Latin-1."""
+    """Decode `data`: declared charset, UTF-8, detection, windows-1252, then Latin-1."""
     codec = codec_name(declared)
     if codec is not None:
-        try:
-            return Decoded(data.decode(codec))
-        except (UnicodeDecodeError, LookupError):
-            pass
-        except Exception:  # a few exotic codecs raise other errors on bad input
-            pass
+        for candidate in (codec, *_SUPERSETS.get(codec, ())):
+            try:
+                return Decoded(data.decode(candidate))
+            except (UnicodeDecodeError, LookupError):
+                pass
+            except Exception:  # a few exotic codecs raise other errors on bad input
+                pass
     if data.isascii():
         return Decoded(data.decode("ascii"), _defect(declared, codec, "ascii"))
-    for fallback in ("utf-8", "cp1252", "latin-1"):
+    try:
+        return Decoded(data.decode("utf-8"), _defect(declared, codec, "utf-8"))
+    except UnicodeDecodeError:
+        pass
+    detected = detect(data)
+    if detected is not None:
+        return Decoded(data.decode(detected), _defect(declared, codec, f"{detected} (detected)"))
+    for fallback in ("cp1252", "latin-1"):
         try:
             text = data.decode(fallback)
         except UnicodeDecodeError:
             continue
         return Decoded(text, _defect(declared, codec, fallback))
     raise AssertionError("latin-1 decodes every byte string")  # pragma: no cover
+
+
+def detect(data: bytes) -> str | None:
+    """The charset of 8-bit text that cannot be Western, by charset-normalizer; else None.
+
+    Western text has its accented letters one or two at a time between
+    ASCII ones ("ação"); Cyrillic, Greek, Hebrew or CJK text read as
+    windows-1252 is mostly runs of three or more 8-bit bytes.  Only then is
+    the detector asked, and only its non-Western answers are taken.
+    """
+    high = len(_HIGH.findall(data))
+    if high < 4:
+        return None
+    in_runs = sum(len(run) for run in _HIGH_RUN.findall(data))
+    if in_runs * 2 < high:
+        return None
+    try:
+        matches = from_bytes(data)
+    except Exception:  # the detector must never break parsing
+        return None
+    for match in matches:
+        name = codecs.lookup(match.encoding).name.replace("-", "_")
+        if name in _DETECTABLE:
+            try:
+                data.decode(match.encoding)
+            except (UnicodeDecodeError, LookupError):
+                continue
+            return match.encoding
+    return None
 
 
 def _defect(declared: str | None, codec: str | None, used: str) -> str | None:
