@@ -24,6 +24,7 @@ from mailparser.dates import parse_mail_date
 
 from parsers.addresses import parse_addresses
 from parsers.charsets import decode_words, unescape_header
+from parsers.header_block import recover
 from parsers.html_text import html_to_text
 from parsers.message_key import message_key
 from parsers.model import Address, Email, ParseError
@@ -56,12 +57,14 @@ def parse(raw: bytes) -> Email:
     raw = bytes(raw)
     if not raw.strip():
         raise ParseError("empty message")
+    # The key is over the bytes as received; the parser reads the repaired ones.
+    repaired, recovered = recover(raw)
     try:
-        message = email.message_from_bytes(raw, policy=_POLICY)
+        message = email.message_from_bytes(repaired, policy=_POLICY)
     except RecursionError:
         raise ParseError("MIME structure nested too deeply to parse") from None
 
-    defects: list[str] = [f"message: {type(d).__name__}" for d in message.defects]
+    defects: list[str] = recovered + [f"message: {type(d).__name__}" for d in message.defects]
     headers = _headers(message, defects)
 
     def first(name: str) -> str:
@@ -159,8 +162,15 @@ def _requester(message: Message, defects: list[str]) -> Address:
     raise ParseError("no usable sender: From, Sender and Return-Path are all missing or invalid")
 
 
+_BRACKETED = re.compile(r"<[^<>]*[\s(][^<>]*>")
+_CFWS = re.compile(r"\([^()]*\)|\s+")
+
+
 def _message_ids(value: str) -> list[str]:
     """Message ids with angle brackets, in order; bare ids are bracketed."""
+    if "<" in value:
+        # RFC 5322 §4.5.4 obs-id: comments and folding white space inside the brackets.
+        value = _BRACKETED.sub(lambda m: _CFWS.sub("", m.group(0)), value)
     ids = []
     for token in value.replace(",", " ").split():
         token = token.strip()
