@@ -116,6 +116,10 @@ def decode_bytes(data: bytes, declared: str | None = None) -> Decoded:
         return Decoded(data.decode("utf-8"), _defect(declared, codec, "utf-8"))
     except UnicodeDecodeError:
         pass
+    if _mostly_utf8(data):
+        # A reply that quotes windows-1252 text under new UTF-8 text, or a
+        # stray byte in UTF-8: each part read as what it is.
+        return Decoded(data.decode("utf-8", _STRAY_BYTES), _defect(declared, codec, "utf-8 with stray windows-1252 bytes"))
     detected = detect(data)
     if detected is not None:
         return Decoded(data.decode(detected), _defect(declared, codec, f"{detected} (detected)"))
@@ -128,6 +132,34 @@ def decode_bytes(data: bytes, declared: str | None = None) -> Decoded:
     raise AssertionError("latin-1 decodes every byte string")  # pragma: no cover
 
 
+def _stray_as_cp1252(error: UnicodeError) -> tuple[str, int]:
+    if not isinstance(error, UnicodeDecodeError):
+        raise error
+    chunk = error.object[error.start:error.end]
+    return "".join(bytes([b]).decode("cp1252", "ignore") or chr(b) for b in chunk), error.end
+
+
+_STRAY_BYTES = "bso-stray-cp1252"
+codecs.register_error(_STRAY_BYTES, _stray_as_cp1252)
+
+
+def _mostly_utf8(data: bytes) -> bool:
+    """Enough valid UTF-8 characters among the invalid bytes to be UTF-8 with strays.
+
+    A two-byte sequence counts only when it decodes to a Latin letter or
+    sign: windows-1252 text holds such pairs by chance ("Ó”" is D3 94, a
+    Cyrillic letter in UTF-8); three- and four-byte sequences are no chance.
+    """
+    text = data.decode("utf-8", "replace")
+    bad = good = 0
+    for char in text:
+        if char == "\ufffd":
+            bad += 1
+        elif char > "\u07ff" or "\xa0" <= char <= "\u024f":
+            good += 1
+    return (good >= 2 and 2 * good >= bad) or (good >= 1 and bad <= good)
+
+
 def detect(data: bytes) -> str | None:
     """The charset of 8-bit text that cannot be Western, by charset-normalizer; else None.
 
@@ -137,7 +169,7 @@ def detect(data: bytes) -> str | None:
     the detector asked, and only its non-Western answers are taken.
     """
     high = len(_HIGH.findall(data))
-    if high < 4:
+    if high < 8:  # four CJK characters; less is a guess
         return None
     in_runs = sum(len(run) for run in _HIGH_RUN.findall(data))
     if in_runs * 2 < high:

@@ -17,6 +17,7 @@ from __future__ import annotations
 import base64
 import binascii
 import hashlib
+import mimetypes
 import quopri
 import re
 from dataclasses import dataclass, field
@@ -28,6 +29,8 @@ from parsers.filenames import declared_filename, safe_filename
 from parsers.html_text import html_to_text
 from parsers.model import Attachment
 from parsers.tnef import expand, is_tnef
+from parsers.uuencode import CTE_NAMES, find_blocks
+from parsers.uuencode import decode as uudecode
 
 # Machine-readable report parts (RFC 3464, 6522, 8098, 5965): they are for
 # the classifiers (which read mime_type/report_type), not for the customer.
@@ -131,6 +134,13 @@ def _walk(part: Message, parts: Parts, depth: int, in_report: bool) -> None:
         return
     if content_type in REPORT_PARTS and depth > 0:
         return
+    if _transfer_encoding(part) in CTE_NAMES:
+        uufile = uudecode(_raw_payload(part))
+        if uufile is not None:
+            name = declared_filename(part, parts.defects, location=True) or uufile.filename
+            _add_file(parts, name, _guess_type(name, content_type), uufile.data, part)
+            return
+        parts.defects.append(f"{content_type}: uuencoded part without a readable begin line; kept as it came")
     data = _payload(part, parts)
     if content_type in _ALTERNATIVE_RENDERINGS and _is_body(part, parts):
         return
@@ -138,9 +148,47 @@ def _walk(part: Message, parts: Parts, depth: int, in_report: bool) -> None:
         text = decode_bytes(data, part.get_content_charset())
         if text.defect:
             parts.defects.append(f"{content_type} part: {text.defect}")
-        (parts.plain if content_type == "text/plain" else parts.html).append(text.text)
+        body = text.text
+        if content_type == "text/plain" and "begin " in body:
+            body = _take_uuencoded(body, parts)
+        (parts.plain if content_type == "text/plain" else parts.html).append(body)
         return
     _add_leaf(part, parts, data, content_type)
+
+
+def _take_uuencoded(text: str, parts: Parts) -> str:
+    """Moves `begin 644 name` … `end` blocks out of body text into attachments."""
+    blocks = find_blocks(text)
+    if not blocks:
+        return text
+    kept, pos = [], 0
+    for block in blocks:
+        kept.append(text[pos:block.start])
+        pos = block.end
+        name = block.file.filename
+        _add_file(parts, name, _guess_type(name, "application/octet-stream"), block.file.data, None)
+    parts.defects.append(f"{len(blocks)} uuencoded file(s) in the text body, taken as attachments")
+    kept.append(text[pos:])
+    # Where a block stood, one paragraph break.
+    pieces = [p for p in (k.strip("\r\n") for k in kept) if p.strip()]
+    return "\n\n".join(pieces)
+
+
+def _guess_type(name: str, declared: str) -> str:
+    if declared not in ("application/octet-stream", "text/plain"):
+        return declared
+    return mimetypes.guess_type(name, strict=False)[0] or declared
+
+
+def _add_file(parts: Parts, name: str, content_type: str, data: bytes, part: Message | None) -> None:
+    index = len(parts.leaves) + 1
+    parts.leaves.append(_Leaf(
+        filename=safe_filename(name, content_type, index),
+        content_type=content_type,
+        data=data,
+        disposition=part.get_content_disposition() if part is not None else "attachment",
+        content_id=_content_id(part) if part is not None else None,
+    ))
 
 
 def _add_forwarded_text(part: Message, parts: Parts, depth: int) -> None:
@@ -197,9 +245,27 @@ def _content_id(part: Message) -> str | None:
     return cid or None
 
 
+def _transfer_encoding(part: Message) -> str:
+    return str(part.get("Content-Transfer-Encoding", "")).strip().lower()
+
+
+def _raw_payload(part: Message) -> bytes:
+    raw = _stored_payload(part)
+    return raw.encode("utf-8", "surrogateescape") if isinstance(raw, str) else b""
+
+
+# RFC 2045 §6.7 rule 3: white space a relay added after a soft line break's
+# "=" is not part of the data; binascii keeps the "=" and the break then.
+_QP_PADDED_SOFT_BREAK = re.compile(rb"=[ \t]+(?=\r?\n)")
+
+
 def _payload(part: Message, parts: Parts) -> bytes:
     """The decoded bytes of a leaf; bad transfer encodings are reported, not fatal."""
     data: object
+    if _transfer_encoding(part) == "quoted-printable":
+        raw = _raw_payload(part)
+        if _QP_PADDED_SOFT_BREAK.search(raw):
+            return quopri.decodestring(_QP_PADDED_SOFT_BREAK.sub(b"=", raw))
     try:
         data = part.get_payload(decode=True)
     except Exception as exc:  # e.g. a uuencode body the stdlib chokes on
