@@ -12,6 +12,7 @@ from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Protocol
 
 from ingest.outcomes import Skipped
+from ingest.trust import judge
 from parsers.model import Email
 
 if TYPE_CHECKING:
@@ -31,11 +32,13 @@ def check_rate(email: Email, ledger: SenderCounter, settings: "Settings", now: d
 
     The ledger's count includes the message being processed (it was claimed
     before parsing), so the first `sender_limit` messages pass and the rest of
-    the window is skipped.
+    the window is skipped.  Mail that failed sender authentication is counted
+    in a bucket of its own (the claim recorded it so, `ingest.trust`): forged
+    mail cannot silence the real sender.
     """
     limit = settings.classify.sender_limit
     window = settings.classify.sender_window_seconds
-    sender = email.requester.email.strip().lower()
+    sender = judge(email, settings.security).budget_sender(email)
     count = ledger.count_from_sender(sender, now - timedelta(seconds=window))
     if count <= limit:
         return None

@@ -50,6 +50,7 @@ from ingest.ledger import Claim, Ledger, raw_key
 from ingest.outcomes import Deferred, Final, Outcome, Quarantined, Skipped
 from ingest.source import RawMessage
 from ingest.threading import Thread, find_thread, mention_tags
+from ingest.trust import MissingLog, Trust, judge
 from parsers import Email, ParseError, parse
 from parsers.classify import classify
 from routing import Route, route
@@ -77,6 +78,10 @@ def classify_stage(email: Email, settings: "Settings") -> Email:
     return classify(email, settings.classify_config())
 
 
+def trust_stage(email: Email, settings: "Settings") -> Trust:
+    return judge(email, settings.security)
+
+
 def route_stage(email: Email, settings: "Settings") -> Route:
     return route(email, settings.routing, settings.zendesk.custom_fields)
 
@@ -91,6 +96,7 @@ class Stages:
 
     parse: Callable[[bytes], Email] = parse
     classify: Callable[[Email, "Settings"], Email] = classify_stage
+    trust: Callable[[Email, "Settings"], Trust] = trust_stage
     check_rate: Callable[[Email, Ledger, "Settings", datetime], Skipped | None] = check_rate
     find_thread: Callable[[Email, Ledger, "Sink", "Settings"], Thread | None] = find_thread
     route: Callable[[Email, "Settings"], Route] = route_stage
@@ -126,6 +132,7 @@ class Pipeline:
         self.settings = settings
         self._now = now or utcnow
         self.stages = stages or Stages()
+        self._missing_log = MissingLog()
 
     def process(self, msg: RawMessage) -> Outcome:
         """Claims, decides and records the outcome of `msg`; returns it.
@@ -139,10 +146,13 @@ class Pipeline:
         email, parse_failure = self._parse(msg)
         key = email.key if email is not None else raw_key(msg.raw)
         lease_seconds = self.settings.ledger.lease_seconds
+        # Judged before the claim: the claim's sender is the loop-guard bucket,
+        # and failed-authentication mail has its own (ingest.trust).
+        trust = self._trust(email) if email is not None else None
         claim = self.ledger.claim(
             key,
             message_id=email.message_id if email else None,
-            sender=email.requester.email if email else "",
+            sender=(trust.budget_sender(email) if trust else email.requester.email) if email else "",
             subject=email.subject if email else "",
             ref=msg.ref,
             now=now,
@@ -165,7 +175,7 @@ class Pipeline:
                 if email is None:
                     outcome: Outcome = Quarantined(parse_failure or "cannot parse")
                 else:
-                    outcome = self._decide(email, msg, claim, now)
+                    outcome = self._decide(email, msg, claim, now, trust)
             # Read the clock again: the sink may have spent its retry budget.
             done = self._now()
             if isinstance(outcome, Deferred):
@@ -201,25 +211,47 @@ class Pipeline:
             log.debug("parse crashed on %s", _where(msg), exc_info=True)
             return None, f"parse failed on {_where(msg)}: {type(exc).__name__}: {exc}"
 
-    def _decide(self, email: Email, msg: RawMessage, claim: Claim, now: datetime) -> Outcome:
-        """classify → guard → threading → route → sink; errors become outcomes here."""
+    def _trust(self, email: Email) -> Trust | None:
+        """The sender-authentication policy for `email`; None (treated as a stage failure later) on a bug."""
+        try:
+            trust = self.stages.trust(email, self.settings)
+        except Exception:
+            log.debug("trust crashed", exc_info=True)
+            return None
+        self._missing_log(trust)
+        return trust
+
+    def _decide(self, email: Email, msg: RawMessage, claim: Claim, now: datetime, trust: Trust | None) -> Outcome:
+        """classify → trust → guard → threading → route → sink; errors become outcomes here."""
         settings = self.settings
         try:
             email = self._stage("classify", self.stages.classify, email, settings)
             if email.automated:
                 detail = f": {email.automated_reason}" if email.automated_reason else ""
                 return Skipped(f"automated ({email.automated}){detail}")
+            if trust is None:
+                trust = self._stage("trust", self.stages.trust, email, settings)
+            if trust.quarantine:
+                return Quarantined(f"sender authentication {trust.verdict.outcome} for {_where(msg, email)}:"
+                                   f" {trust.verdict.reason}")
             skipped = self._stage("guard", self.stages.check_rate, email, self.ledger, settings, now)
             if skipped is not None:
                 return skipped
-            thread = self._stage("threading", self.stages.find_thread, email, self.ledger, self.sink, settings)
+            found = self._stage("threading", self.stages.find_thread, email, self.ledger, self.sink, settings)
+            # Every threading path passes the sender-authentication policy.
+            thread = trust.allow_thread(email, found)
+            blocked = found if thread is None else None
             if thread is not None and thread.action == "comment":
                 # Comments carry no Idempotency-Key: a claim that was tried
                 # before (a crash after Zendesk took the comment) checks first.
-                return self._sink_call(
+                commented = self._sink_call(
                     "comment", lambda: self.sink.comment(email, thread.ticket_id, lookup_first=not claim.fresh)
                 )
+                self._note(commented, trust, None)
+                return commented
             ticket_route = self._stage("route", self.stages.route, email, settings)
+            if trust.tags:
+                ticket_route = ticket_route.model_copy(update={"tags": [*ticket_route.tags, *trust.tags]})
             if thread is None:
                 # A subject naming a ticket we did not thread into (a stranger's
                 # mail, say): tag the new ticket with the number it mentioned.
@@ -230,10 +262,12 @@ class Pipeline:
             # ticket; look it up by external_id before creating.
             lookup_first = not claim.fresh and now - claim.claimed_at > IDEMPOTENCY_WINDOW
             followup_of = thread.ticket_id if thread is not None and thread.action == "followup" else None
-            return self._sink_call(
+            created = self._sink_call(
                 "create",
                 lambda: self.sink.create(email, ticket_route, lookup_first=lookup_first, followup_of=followup_of),
             )
+            self._note(created, trust, blocked)
+            return created
         except _StageFailed as failed:
             exc = failed.error
             return Quarantined(f"{failed.stage} failed on {_where(msg, email)}: {type(exc).__name__}: {exc}")
@@ -243,6 +277,22 @@ class Pipeline:
             return Quarantined(f"Zendesk rejected {_where(msg, email)}: {_zendesk_error(exc)}")
         except ZendeskError as exc:  # ZendeskUnavailable and anything else transient from Zendesk
             return Deferred(f"Zendesk unavailable for {_where(msg, email)}: {_zendesk_error(exc)}")
+
+    def _note(self, outcome: Outcome, trust: Trust, blocked: Thread | None) -> None:
+        """The private note the policy asks for, on the ticket just written; best effort.
+
+        The tag went with the ticket itself; the note is a second update, and
+        a failure to add it must not turn a ticket made into a retry that
+        could duplicate a comment."""
+        note = trust.note(blocked)
+        if note is None or outcome.ticket_id is None or isinstance(outcome, (Deferred, Quarantined)):
+            return
+        try:
+            self.sink.note(outcome.ticket_id, note)
+        except ZendeskAuthError:
+            raise
+        except Exception as exc:
+            log.warning("could not add the sender-authentication note to ticket %s: %s", outcome.ticket_id, exc)
 
     def _stage(self, name: str, fn: Callable[..., Any], *args: Any) -> Any:
         """Runs one stage; our own errors pass through, anything else is a stage failure."""

@@ -32,6 +32,7 @@ from pydantic_settings import (
 
 from ingest.net import is_loopback
 from parsers.classify.config import ClassifyConfig, ClassifySettings
+from parsers.classify.security import SecuritySettings
 from routing.config import RoutingSettings
 
 ENV_PREFIX = "BSO_INGEST_"
@@ -161,6 +162,7 @@ class Settings(BaseSettings):
     zendesk: ZendeskSettings = Field(default_factory=ZendeskSettings)
     attachments: AttachmentSettings = Field(default_factory=AttachmentSettings)
     classify: ClassifySettings = Field(default_factory=ClassifySettings)
+    security: SecuritySettings = Field(default_factory=SecuritySettings)
     threading: ThreadingSettings = Field(default_factory=ThreadingSettings)
     routing: RoutingSettings = Field(default_factory=RoutingSettings)
 

@@ -64,6 +64,10 @@ class Sink(Protocol):
         """The ticket's status, requester and CCs; None when it does not exist."""
         ...
 
+    def note(self, ticket_id: int, body: str) -> None:
+        """Adds a private note for agents (the requester is not notified)."""
+        ...
+
 
 # How many of a ticket's newest comments to check for one we may have added.
 _RECENT_COMMENTS = 5
@@ -166,6 +170,12 @@ class ZendeskSink:
             c.get("body") == body and users.get(c.get("author_id", 0), {}).get("email", "").lower() == sender.lower()
             for c in comments[-_RECENT_COMMENTS:]
         )
+
+    def note(self, ticket_id: int, body: str) -> None:
+        budget = self.client.budget(f"private note on #{ticket_id}")
+        payload = {"ticket": {"comment": {"body": body, "public": False}}}
+        if self.client.put(f"/api/v2/tickets/{ticket_id}.json", payload, budget) is None:
+            raise ZendeskRejected(f"private note on #{ticket_id}: no such ticket", 404)
 
     def ticket(self, ticket_id: int) -> TicketInfo | None:
         found = self.client.show_ticket(ticket_id, self.client.budget(f"show ticket #{ticket_id}"))

@@ -97,3 +97,18 @@ def test_repo_example_rule_on_the_ptbr_folha_message(tmp_path: Path, capsys: pyt
     assert line["zendesk"]["group_id"] == 200
     assert line["zendesk"]["priority"] == "high"
     assert "priority high set by rule 'RM Folha' (impact critical alone gives urgent)" in line["reasons"]
+
+
+def test_route_shows_the_authentication_verdict_and_policy(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    forged = tmp_path / "forged.eml"
+    forged.write_bytes(b"Authentication-Results: mx.totvs.com.br; dmarc=fail header.from=cliente.com.br\r\n" + EML)
+    plain = tmp_path / "plain.eml"
+    plain.write_bytes(EML)
+    settings = SETTINGS.replace("[routing]\n", '[security]\ntrusted_authserv_ids = ["mx.totvs.com.br"]\n[routing]\n')
+    code, lines = run(tmp_path, capsys, str(forged), str(plain), settings=settings)
+    assert code == 0
+    auth = lines[0]["authentication"]
+    assert (auth["outcome"], auth["policy"], auth["authserv_id"]) == ("fail", "no_thread+tag", "mx.totvs.com.br")
+    assert "dmarc=fail" in auth["reason"]
+    assert "dmarc_fail" in lines[0]["zendesk"]["tags"]
+    assert (lines[1]["authentication"]["outcome"], lines[1]["authentication"]["policy"]) == ("missing", "accept")

@@ -2,7 +2,9 @@
 
 One line per file: the portal fields read from the mail, the rule that
 matched (null: the default), the conditions that decided it, every reason in
-plain words, and the Zendesk fields the ticket would get.
+plain words, the Zendesk fields the ticket would get, and the sender
+authentication verdict with the `[security]` policy it gets (what the mail may
+do: accept, tag, no_thread, quarantine).
 """
 from __future__ import annotations
 
@@ -10,6 +12,7 @@ import argparse
 from typing import Any
 
 from ingest.commands.jsonl import print_each
+from ingest.trust import judge
 from parsers import parse
 from routing.engine import route_with_decision
 
@@ -24,6 +27,9 @@ def explain(source: str, raw: bytes, settings: Any) -> dict[str, Any]:
     email = parse(raw)
     result, decision = route_with_decision(email, settings.routing, settings.zendesk.custom_fields)
     zendesk = result.model_dump(mode="json", exclude={"fields", "reasons", "rule"})
+    trust = judge(email, settings.security)
+    if trust.tags:
+        zendesk["tags"] = [*zendesk["tags"], *trust.tags]
     return {
         "source": source,
         "subject": email.subject,
@@ -31,6 +37,13 @@ def explain(source: str, raw: bytes, settings: Any) -> dict[str, Any]:
         "rule": result.rule,
         "conditions": [{"key": c.key, "holds": c.holds, "why": c.sentence} for c in decision.checks],
         "reasons": result.reasons,
+        "authentication": {
+            "outcome": trust.verdict.outcome,
+            "reason": trust.verdict.reason,
+            "authserv_id": trust.verdict.authserv_id,
+            "arc_sealer": trust.verdict.arc_sealer,
+            "policy": trust.policy,
+        },
         "zendesk": zendesk,
     }
 
