@@ -58,3 +58,11 @@ class LeaseLost(IngestError):
 
 class LockedError(IngestError):
     """Another run holds the lock for this mailbox and ledger."""
+
+
+class ZendeskOutage(ZendeskUnavailable):
+    """Zendesk itself is down (a probe confirmed it), not this message: trip the breaker, leave the inbox alone."""
+
+
+class StopRequested(IngestError):
+    """A stop (SIGTERM) came during a wait; the current message stays claimed in the inbox."""

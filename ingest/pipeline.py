@@ -16,9 +16,15 @@ returns a final outcome, and leaves a `Deferred` message where it is):
   Idempotency-Key answers with the ticket it already made; after that the sink
   looks the ticket up by external_id first (`lookup_first=True`);
 - `ZendeskRejected` (400/422): Quarantined, with Zendesk's details;
-- `ZendeskUnavailable` or any other failure of the sink: Deferred and counted
-  with `ledger.fail`; at `service.max_attempts` it is Quarantined instead;
-- `ZendeskAuthError` and `LedgerError` propagate: bad credentials or a broken
+- `ZendeskUnavailable` (retries spent): a one-shot probe asks whether Zendesk
+  answers at all.  If not, `ZendeskOutage` propagates: an outage is not the
+  message's fault, so nothing is counted or recorded and the service's
+  circuit breaker (ingest/breaker.py) pauses the inbox.  If Zendesk answers,
+  the failure is this message's: Deferred and counted with `ledger.fail`;
+- any other failure of the sink: Deferred and counted with `ledger.fail`;
+  at `service.max_attempts` it is Quarantined instead;
+- `ZendeskAuthError`, `LedgerError` and `StopRequested` (SIGTERM during a
+  retry wait) propagate: bad credentials or a broken
   database are the service's problem, not the message's, so it is neither
   quarantined nor acknowledged;
 - any unexpected exception in parse, classify, guard, threading or route:
@@ -43,7 +49,15 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from typing import TYPE_CHECKING, Any
 
-from ingest.errors import IngestError, LeaseLost, ZendeskAuthError, ZendeskError, ZendeskRejected
+from ingest.errors import (
+    IngestError,
+    LeaseLost,
+    ZendeskAuthError,
+    ZendeskError,
+    ZendeskOutage,
+    ZendeskRejected,
+    ZendeskUnavailable,
+)
 from ingest.guard import check_rate
 from ingest.leases import Lease, keep_alive
 from ingest.ledger import Claim, Ledger, raw_key
@@ -275,8 +289,32 @@ class Pipeline:
             raise
         except ZendeskRejected as exc:
             return Quarantined(f"Zendesk rejected {_where(msg, email)}: {_zendesk_error(exc)}")
-        except ZendeskError as exc:  # ZendeskUnavailable and anything else transient from Zendesk
+        except ZendeskUnavailable as exc:
+            if not self._zendesk_answers():
+                # Zendesk is down, not this message: not counted, not recorded; the service
+                # trips its breaker and leaves the inbox alone until Zendesk answers again.
+                raise ZendeskOutage(f"{_zendesk_error(exc)} ({_where(msg, email)} stays in the inbox)",
+                                    exc.status, exc.details) from exc
             return Deferred(f"Zendesk unavailable for {_where(msg, email)}: {_zendesk_error(exc)}")
+        except ZendeskError as exc:  # anything else transient from Zendesk
+            return Deferred(f"Zendesk unavailable for {_where(msg, email)}: {_zendesk_error(exc)}")
+
+    def probe(self) -> None:
+        """One try at Zendesk, no retries: raises ZendeskUnavailable when it does not answer.
+
+        A sink without a probe (the dry run, test fakes) always answers.
+        """
+        probe = getattr(self.sink, "probe", None)
+        if probe is not None:
+            probe()
+
+    def _zendesk_answers(self) -> bool:
+        """After a message ran out of retries: is Zendesk answering other requests?"""
+        try:
+            self.probe()
+        except ZendeskUnavailable:
+            return False
+        return True
 
     def _note(self, outcome: Outcome, trust: Trust, blocked: Thread | None) -> None:
         """The private note the policy asks for, on the ticket just written; best effort.
@@ -355,6 +393,7 @@ def build_pipeline(
     sink: "Sink | None" = None,
     now: Clock | None = None,
     dry_run: bool | None = None,
+    sleep: Callable[[float], None] | None = None,
 ) -> Pipeline:
     """The pipeline the service and `send` use, built from settings.
 
@@ -373,7 +412,9 @@ def build_pipeline(
         # fails before a ledger file is created.
         from ingest.sink import build_sink
 
-        sink = build_sink(settings)
+        # `sleep` is what the Zendesk client waits with between retries (the
+        # service passes StopFlag.sleep, so a SIGTERM ends a retry wait).
+        sink = build_sink(settings, **({"sleep": sleep} if sleep is not None else {}))
     ledger = Ledger.in_memory() if dry else Ledger.from_url(settings.ledger.url)
     return Pipeline(ledger, sink, settings, now=now)
 

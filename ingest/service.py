@@ -13,7 +13,13 @@
   second signal.  Ending there is safe: the ledger's claim makes a message
   interrupted mid-way be completed (idempotently) by the next run.
 - A dropped mailbox connection is retried with exponential backoff.
+- A Zendesk outage (ZendeskOutage from the pipeline) trips the one circuit
+  breaker (ingest/breaker.py): the pass stops, the inbox is left alone, and
+  the loop only probes Zendesk, with backoff, until it answers again.
+- Every wait checks the stop flag: `_pause` here, and the Zendesk client's
+  retry sleeps (StopFlag.sleep), so a SIGTERM mid-retry ends within the grace.
 - ZendeskAuthError stops the service: every further call would fail the same way.
+- Metrics (ingest/metrics.py) are updated here, where outcomes and polls end.
 """
 from __future__ import annotations
 
@@ -32,10 +38,20 @@ from typing import Any, Protocol
 from apscheduler.schedulers.background import BackgroundScheduler
 from apscheduler.schedulers.base import BaseScheduler
 
-from ingest.errors import LedgerError, SourceError, ZendeskAuthError
+from ingest import metrics
+from ingest.breaker import CircuitBreaker
+from ingest.errors import (
+    LedgerError,
+    SourceError,
+    StopRequested,
+    ZendeskAuthError,
+    ZendeskOutage,
+    ZendeskUnavailable,
+)
 from ingest.outcomes import Outcome
 from ingest.source import RawMessage
 from ingest.sources import Mailbox
+from ingest.stopping import StopFlag
 
 log = logging.getLogger(__name__)
 
@@ -53,11 +69,15 @@ STALE_CLAIM = timedelta(hours=1)
 class Processor(Protocol):
     def process(self, msg: RawMessage) -> Outcome: ...
 
+    # Optional: `probe() -> None`, raising ZendeskUnavailable when Zendesk does not answer.
+
 
 class Claims(Protocol):
     """The part of the ledger `periodic` reads (ingest.ledger.Ledger)."""
 
     def pending(self, older_than: datetime) -> list[Any]: ...
+
+    # Optional: `stats() -> dict[str, int]` (quarantine size for the metrics).
 
 
 @dataclass
@@ -100,6 +120,8 @@ class Service:
         file_mail: bool = True,
         ledger: Claims | None = None,
         wall_clock: Callable[[], datetime] = lambda: datetime.now(timezone.utc),
+        breaker: CircuitBreaker | None = None,
+        stop_flag: StopFlag | None = None,
     ) -> None:
         self.source = source
         self.pipeline = pipeline
@@ -125,16 +147,21 @@ class Service:
         # Why the service stopped on its own (an exit code other than 0).
         self.stop_reason = ""
         self._last_error = ""
+        self.breaker = breaker or CircuitBreaker(base=min(5.0, poll_interval), clock=clock)
+        self.stop_flag = stop_flag or StopFlag()
+        # Monotonic time the loop last made progress (a poll ended, a probe ran): /healthz reads it.
+        self.last_progress = clock()
 
     # -- stopping -----------------------------------------------------------
 
     @property
     def stopping(self) -> bool:
-        return self._stop_requested or bool(self._signals)
+        return self._stop_requested or bool(self._signals) or self.stop_flag.is_set()
 
     def request_stop(self) -> None:
         """Finish the current message, then leave the loop."""
         self._stop_requested = True
+        self.stop_flag.set()
 
     def _on_signal(self, signum: int, _frame: FrameType | None) -> None:
         self._signals.append((signum, self.clock()))
@@ -150,6 +177,8 @@ class Service:
             if not self._signals:
                 continue
             signum, first = self._signals[0]
+            # Here, not in the handler: Event.set takes a lock a handler must not.
+            self.stop_flag.set()
             if len(self._signals) > 1:
                 log.warning("second signal: exiting now; unfinished messages are completed by the next run")
                 os._exit(128 + self._signals[1][0])
@@ -193,8 +222,15 @@ class Service:
             return self._stopped(stop)
         finally:
             self.source.close()
+        if self.breaker.is_open:
+            self.stop_reason = f"Zendesk unavailable: {self.breaker.reason}; the mail stays in the inbox"
+            return EXIT_UNAVAILABLE
         if self._backoff:
             self.stop_reason = self._last_error
+            return EXIT_UNAVAILABLE
+        deferred = self.summary.outcomes.get("deferred", 0) + self.summary.errors
+        if deferred:
+            self.stop_reason = f"{deferred} message(s) deferred or failed; they stay in the inbox for the next run"
             return EXIT_UNAVAILABLE
         return EXIT_OK
 
@@ -204,10 +240,15 @@ class Service:
         return stop.code
 
     def poll_once(self) -> int:
-        """One pass over the inbox; returns how many messages were filed."""
+        """One pass over the inbox; returns how many messages were filed.
+
+        While the Zendesk breaker is open the inbox is not read at all.
+        """
         self._due = False
         self._next_poll = self.clock() + self.poll_interval
         finished = 0
+        if self.breaker.is_open:
+            return 0
         try:
             for msg in self.source.fetch():
                 if self.stopping:
@@ -215,29 +256,68 @@ class Service:
                 if self._left_alone is not None and msg.ref in self._left_alone:
                     continue
                 finished += self._handle(msg)
+        except ZendeskOutage as exc:
+            self.breaker.trip(str(exc))
+            self._observe_inbox()
+            return finished
         except (SourceError, LedgerError) as exc:
             what = "mailbox" if isinstance(exc, SourceError) else "ledger"
+            if isinstance(exc, LedgerError):
+                metrics.LEDGER_ERRORS.inc()
             self._backoff = min(MAX_BACKOFF_SECONDS, max(1.0, self._backoff * 2))
             self._last_error = f"{what} unavailable: {exc}"
             log.warning("%s; retrying in %.0fs", self._last_error, self._backoff)
             return 0
         self._backoff = 0.0
+        if not self.stopping:
+            metrics.LAST_POLL.set(self.wall_clock().timestamp())
+        self.last_progress = self.clock()
+        self._observe_inbox()
         return finished
+
+    def _observe_inbox(self) -> None:
+        """Backlog, oldest message age and quarantine size, for /metrics (best effort)."""
+        status = getattr(self.source, "inbox_status", None)
+        if status is not None:
+            try:
+                count, oldest = status()
+            except SourceError as exc:
+                log.debug("inbox status unavailable: %s", exc)
+            else:
+                metrics.INBOX_BACKLOG.set(count)
+                age = (self.wall_clock() - oldest).total_seconds() if oldest is not None else 0.0
+                metrics.INBOX_OLDEST_AGE.set(max(0.0, age))
+        stats = getattr(self.ledger, "stats", None)
+        if stats is not None:
+            try:
+                metrics.QUARANTINE_SIZE.set(stats().get("quarantined", 0))
+            except LedgerError as exc:
+                metrics.LEDGER_ERRORS.inc()
+                log.warning("cannot count quarantined messages: %s", exc)
 
     def _handle(self, msg: RawMessage) -> int:
         try:
             outcome = self.pipeline.process(msg)
         except ZendeskAuthError as exc:
+            metrics.AUTH_FAILURES.labels(service="zendesk").inc()
             reason = f"Zendesk refused our credentials ({exc}); fix [zendesk] and restart"
             raise ServiceStopped(EXIT_AUTH, reason) from exc
-        except LedgerError:
+        except (LedgerError, ZendeskOutage):
             raise
+        except StopRequested:
+            log.info("%s: stopping during a Zendesk retry wait; it stays in the inbox, the next run finishes it",
+                     msg.origin or msg.ref)
+            self._leave(msg)
+            return 0
         except Exception:  # a bug must not stop the other messages; this one stays in the inbox
             self.summary.errors += 1
             log.exception("%s: processing failed; left in the inbox", msg.origin or msg.ref)
             self._leave(msg)
             return 0
         self.summary.outcomes[outcome.kind] += 1
+        metrics.observe_outcome(outcome.kind, outcome.reason)
+        if outcome.kind != "deferred" and msg.received_at is not None:
+            metrics.PICKUP_LATENCY.observe(max(0.0, (self.wall_clock() - msg.received_at).total_seconds()))
         if outcome.kind == "deferred":
             log.info("%s: deferred (%s); stays in the inbox", msg.origin or msg.ref, outcome.reason)
             self._leave(msg)
@@ -284,6 +364,11 @@ class Service:
 
     def sleep(self) -> None:
         """Until the next poll is due, new mail arrives (IDLE) or a stop request."""
+        if self.breaker.is_open:
+            self._pause(self.breaker.remaining())
+            if not self.stopping:
+                self._probe_zendesk()
+            return
         if self._backoff:
             self._pause(self._backoff)
             self._due = True
@@ -300,6 +385,23 @@ class Service:
             # No IDLE (Maildir, or switched off): wait in short slices.
             if not self._poll_due():
                 self._pause(min(0.5, self.poll_interval))
+
+    def _probe_zendesk(self) -> None:
+        """The breaker's trial: one request Zendesk must answer before the inbox is read again."""
+        probe = getattr(self.pipeline, "probe", None)
+        try:
+            if probe is not None:
+                probe()
+        except ZendeskAuthError as exc:
+            metrics.AUTH_FAILURES.labels(service="zendesk").inc()
+            raise ServiceStopped(EXIT_AUTH, f"Zendesk refused our credentials ({exc}); fix [zendesk] and restart") from exc
+        except ZendeskUnavailable as exc:
+            self.breaker.trip(str(exc))
+        else:
+            self.breaker.close()
+            self._due = True
+        self.last_progress = self.clock()
+        self._observe_inbox()
 
     def _poll_due(self) -> bool:
         # Without a scheduler (tests, --once) the injected clock sets the pace.

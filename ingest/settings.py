@@ -104,6 +104,8 @@ class ZendeskSettings(Section):
     timeout_seconds: float = Field(default=30.0, gt=0)
     # Total time one operation may spend retrying 429/5xx/timeouts.
     retry_budget_seconds: float = Field(default=300.0, gt=0)
+    # While Zendesk is down the service probes it with backoff up to this long.
+    outage_max_backoff_seconds: float = Field(default=120.0, gt=0)
     # Tag marking every ticket this service creates.
     email_tag: str = "bso_email"
     max_ccs: int = Field(default=48, ge=0, le=48)

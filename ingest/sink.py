@@ -95,6 +95,14 @@ class ZendeskSink:
         self.client = client
         self.settings = settings
 
+    def probe(self) -> None:
+        """One `GET /api/v2/users/me`, no retries: raises ZendeskUnavailable when Zendesk does not answer.
+
+        The circuit breaker's trial: it tells "Zendesk is down" from "this
+        message fails", and never touches a message.
+        """
+        self.client.request("GET", "/api/v2/users/me.json", self.client.budget("probe GET /api/v2/users/me", 0.0))
+
     def create(self, email: Email, route: Route, *, lookup_first: bool = False, followup_of: int | None = None) -> Created:
         budget = self.client.budget(f"create ticket for {_name(email)}")
         if lookup_first:

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Protocol
 
 from ingest.outcomes import Outcome
@@ -20,6 +21,8 @@ class RawMessage:
     raw: bytes
     # Human-readable origin for logs and errors: "imap INBOX uid 42", a path.
     origin: str = ""
+    # When the mailbox received it (IMAP INTERNALDATE), for the pickup-latency metric.
+    received_at: datetime | None = None
 
 
 class Source(Protocol):

@@ -23,6 +23,7 @@ from __future__ import annotations
 import email.utils
 import logging
 import random
+import re
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -33,6 +34,7 @@ import requests
 from requests.adapters import HTTPAdapter
 from urllib3.exceptions import ConnectTimeoutError, NewConnectionError
 
+from ingest import metrics
 from ingest.errors import ZendeskAuthError, ZendeskRejected, ZendeskUnavailable
 from ingest.net import is_loopback
 
@@ -101,6 +103,7 @@ class Budget:
                 f" last: {retry.reason}"
             )
         log.info("zendesk: %s: %s; retrying in %.2fs", self.what, retry.reason, delay)
+        metrics.ZENDESK_RETRY_WAIT.inc(delay)
         self.sleep(delay)
 
 
@@ -180,8 +183,10 @@ class ZendeskClient:
             **kwargs,
         )
 
-    def budget(self, what: str) -> Budget:
-        return Budget(self.retry_budget, clock=self.clock, sleep=self.sleep, rng=self.rng, what=what)
+    def budget(self, what: str, seconds: float | None = None) -> Budget:
+        """A retry budget of `[zendesk] retry_budget_seconds`, or `seconds` (0: a single try)."""
+        limit = self.retry_budget if seconds is None else seconds
+        return Budget(limit, clock=self.clock, sleep=self.sleep, rng=self.rng, what=what)
 
     # -- the retry loop -----------------------------------------------------
     def request(
@@ -216,12 +221,17 @@ class ZendeskClient:
         headers: dict[str, str] | None,
     ) -> dict[str, Any] | None:
         what = f"{method} {path}"
+        endpoint = endpoint_template(method, path)
         try:
             resp = self.session.request(method, self.base_url + path, params=params, json=json, data=data,
                                         headers=headers, timeout=self.timeout)
         except (requests.ConnectionError, requests.Timeout) as exc:
+            metrics.ZENDESK_REQUESTS.labels(endpoint=endpoint, status="error").inc()
             raise _RetryError(Retry(f"{what}: {type(exc).__name__}", ambiguous=not _never_sent(exc))) from None
         status = resp.status_code
+        metrics.ZENDESK_REQUESTS.labels(endpoint=endpoint, status=str(status)).inc()
+        if status == 429:
+            metrics.ZENDESK_RATE_LIMITED.inc()
         log.debug("zendesk: %s -> %s", what, status)
         if 200 <= status < 300:
             return resp.json() if resp.content else {}
@@ -334,6 +344,14 @@ class _RetryError(Exception):
     def __init__(self, retry: Retry) -> None:
         super().__init__(retry.reason)
         self.retry = retry
+
+
+_NUMERIC = re.compile(r"/\d+(?=/|$)")
+
+
+def endpoint_template(method: str, path: str) -> str:
+    """'PUT /api/v2/tickets/42.json' -> 'PUT /api/v2/tickets/{id}': a bounded metric label."""
+    return f"{method} {_NUMERIC.sub('/{id}', path.removesuffix('.json'))}"
 
 
 def _json_or_text(resp: requests.Response) -> Any:

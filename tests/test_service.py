@@ -88,7 +88,9 @@ class FakePipeline:
 def test_final_outcomes_are_filed_and_deferred_ones_stay() -> None:
     source = FakeSource(["c1", "s2", "q3", "d4"])
     service = Service(source, FakePipeline())
-    assert service.drain() == EXIT_OK
+    # `run --once` must not say "done" while mail was left behind.
+    assert service.drain() == EXIT_UNAVAILABLE
+    assert "1 message(s) deferred" in service.stop_reason
     assert source.filed == [("c1", "created"), ("s2", "skipped"), ("q3", "quarantined")]
     assert [m.ref for m in source.inbox] == ["d4"]
     assert service.summary.outcomes == {"created": 1, "skipped": 1, "quarantined": 1, "deferred": 1}
@@ -109,7 +111,7 @@ def test_a_failed_ack_is_filed_on_the_next_pass() -> None:
 def test_a_crashing_message_stays_and_the_others_go_on() -> None:
     source = FakeSource(["x1", "c2"])
     service = Service(source, FakePipeline())
-    assert service.drain() == EXIT_OK
+    assert service.drain() == EXIT_UNAVAILABLE  # x1 is still in the inbox
     assert source.filed == [("c2", "created")]
     assert [m.ref for m in source.inbox] == ["x1"]
     assert service.summary.errors == 1

@@ -10,8 +10,8 @@ dry-run sink, which prints the tickets it would create: no Zendesk or IMAP
 account needed.  A dry run only reads the mailbox (see Service.file_mail).
 
 Exit status: 0 done; 2 bad settings; 3 Zendesk refused our credentials;
-69 the mailbox or ledger could not be reached (--once, or at start);
-75 another run holds the lock.
+69 the mailbox, the ledger or Zendesk could not be reached (--once, or at
+start), or `--once` left deferred mail in the inbox; 75 another run holds the lock.
 """
 from __future__ import annotations
 
@@ -19,12 +19,14 @@ import argparse
 import logging
 import sys
 
+from ingest.breaker import CircuitBreaker
 from ingest.errors import IngestError, LockedError, SourceError
 from ingest.lock import RunLock
 from ingest.pipeline import build_pipeline
 from ingest.service import EXIT_LOCKED, EXIT_UNAVAILABLE, Service, default_scheduler
 from ingest.settings import Settings
 from ingest.sources import build_source, describe
+from ingest.stopping import StopFlag
 
 log = logging.getLogger("ingest.run")
 
@@ -59,8 +61,9 @@ def _run_locked(settings: Settings, *, once: bool) -> int:
     except SourceError as exc:
         print(f"bso-ingest run: {exc}", file=sys.stderr)
         return EXIT_UNAVAILABLE
+    stop_flag = StopFlag()
     try:
-        pipeline = build_pipeline(settings)
+        pipeline = build_pipeline(settings, sleep=stop_flag.sleep)
     except IngestError as exc:
         source.close()
         print(f"bso-ingest run: {exc}", file=sys.stderr)
@@ -74,6 +77,9 @@ def _run_locked(settings: Settings, *, once: bool) -> int:
         scheduler=None if once else default_scheduler(),
         file_mail=not dry,
         ledger=pipeline.ledger,
+        breaker=CircuitBreaker(base=min(5.0, settings.imap.poll_interval_seconds),
+                               cap=settings.zendesk.outage_max_backoff_seconds),
+        stop_flag=stop_flag,
     )
     log.info("reading %s%s", describe(settings), " (dry run: mail is read, not filed)" if dry else "")
     try:

@@ -21,10 +21,12 @@ import logging
 import ssl
 import time
 from collections.abc import Callable, Iterator, Sequence
+from datetime import datetime, timezone
 
 from imapclient import DELETED, IMAPClient
 from imapclient.exceptions import IMAPClientError, LoginError
 
+from ingest import metrics
 from ingest.errors import AckError, FetchError, SourceError
 from ingest.net import is_loopback
 from ingest.outcomes import Outcome
@@ -111,6 +113,13 @@ class ImapSource:
         self._selected: str | None = None
         # Highest inbox UID the last fetch saw, for the check before IDLE.
         self._last_uid: int | None = None
+        # For the metrics and /readyz: a reconnect is counted, a refused login remembered.
+        self._connected_before = False
+        self.auth_failed = False
+
+    @property
+    def connected(self) -> bool:
+        return self._client is not None
 
     # -- connection -------------------------------------------------------
 
@@ -121,13 +130,19 @@ class ImapSource:
     def _connected(self) -> IMAPClient:
         if self._client is not None:
             return self._client
+        if self._connected_before:
+            metrics.IMAP_RECONNECTS.inc()
         try:
             client = self._connect(self.settings)
         except LoginError as exc:
+            metrics.AUTH_FAILURES.labels(service="imap").inc()
+            self.auth_failed = True
             raise FetchError(f"IMAP login as {self.settings.username!r} at {self.target} refused: {exc}") from exc
         except CONNECTION_ERRORS as exc:
             raise FetchError(f"cannot connect to IMAP {self.target}: {exc}") from exc
         self._client = client
+        self._connected_before = True
+        self.auth_failed = False
         try:
             self._delimiter = self._folder_delimiter(client)
             for name in (self.settings.processed_folder, self.settings.skipped_folder, self.settings.quarantine_folder):
@@ -208,7 +223,7 @@ class ImapSource:
         for batch in _chunks(uids, self.settings.batch_size):
             try:
                 self._select(client, folder)
-                data = client.fetch(batch, ["BODY.PEEK[]"])
+                data = client.fetch(batch, ["BODY.PEEK[]", "INTERNALDATE"])
             except CONNECTION_ERRORS as exc:
                 self._drop()
                 raise FetchError(f"fetching UIDs {batch[0]}..{batch[-1]} from IMAP folder {folder}: {exc}") from exc
@@ -216,7 +231,22 @@ class ImapSource:
                 body = data.get(uid, {}).get(b"BODY[]")
                 if body is None:  # expunged meanwhile by another client
                     continue
-                yield RawMessage(ref=f"{validity}:{uid}", raw=bytes(body), origin=f"imap {folder} uid {uid}")
+                yield RawMessage(ref=f"{validity}:{uid}", raw=bytes(body), origin=f"imap {folder} uid {uid}",
+                                 received_at=_aware(data[uid].get(b"INTERNALDATE")))
+
+    def inbox_status(self) -> tuple[int, datetime | None]:
+        """(messages waiting in the inbox, INTERNALDATE of the oldest): read-only, for the metrics."""
+        client = self._connected()
+        try:
+            self._select(client, self.settings.folder)
+            uids = client.search(["NOT", "DELETED"])
+            if not uids:
+                return 0, None
+            oldest = client.fetch([min(uids)], ["INTERNALDATE"]).get(min(uids), {}).get(b"INTERNALDATE")
+        except CONNECTION_ERRORS as exc:
+            self._drop()
+            raise FetchError(f"inbox status of {self.settings.folder} at {self.target}: {exc}") from exc
+        return len(uids), _aware(oldest)
 
     def ack(self, msg: RawMessage, outcome: Outcome) -> None:
         """Moves the message to the folder its (final) outcome names."""
@@ -338,6 +368,13 @@ class ImapSource:
         except CONNECTION_ERRORS as exc:
             self._drop()
             raise FetchError(f"IDLE on IMAP {self.settings.folder} at {self.target} failed: {exc}") from exc
+
+
+def _aware(value: object) -> datetime | None:
+    """imapclient hands INTERNALDATE back as local naive time (normalise_times); make it aware."""
+    if not isinstance(value, datetime):
+        return None
+    return value.astimezone(timezone.utc)
 
 
 def _newer_than(client: IMAPClient, uid: int) -> bool:
