@@ -31,6 +31,7 @@ from pydantic_settings import (
 )
 
 from ingest.net import is_loopback
+from parsers.attachment_safety import AttachmentSettings
 from parsers.classify.config import ClassifyConfig, ClassifySettings
 from parsers.classify.security import SecuritySettings
 from routing.config import RoutingSettings
@@ -123,14 +124,6 @@ class ZendeskSettings(Section):
         if parts.scheme != "https" and not is_loopback(parts.hostname):
             raise ValueError("Zendesk must be reached over https (plain http only on loopback)")
         return url.rstrip("/")
-
-
-class AttachmentSettings(Section):
-    max_bytes: int = Field(default=50 * 1024 * 1024, gt=0)
-    blocked_extensions: list[str] = Field(
-        default_factory=lambda: [".exe", ".bat", ".cmd", ".com", ".scr", ".pif", ".vbs", ".js", ".msi", ".jar"]
-    )
-
 
 
 class ThreadingSettings(Section):

@@ -7,17 +7,19 @@ channel would make the ticket.  Pure functions: no HTTP, no clock.
 - CCs come from To + Cc + the portal's "Usuários em Cópia", without our own
   support addresses and without the requester; Zendesk takes at most 48, so
   the rest are named in the comment instead of being lost.
-- Attachments over the size limit or with a blocked extension are left out
-  and the comment says which and why, so the ticket is never lost over them.
+- Attachments over the size limit, or blocked by name or by their real type
+  (`parsers.attachment_safety`), are left out and the comment says which and
+  why, so the ticket is never lost over them.
 """
 from __future__ import annotations
 
 import re
+import unicodedata
 from collections.abc import Iterable
 from dataclasses import dataclass
-from pathlib import PurePosixPath
 from typing import TYPE_CHECKING, Any
 
+from parsers.attachment_safety import blocked_reason, normalize_name
 from parsers.model import Attachment, Email
 from parsers.quotes import strip_quoted
 from routing.model import Route
@@ -82,20 +84,29 @@ def recipient(email: Email, support_addresses: list[str]) -> str | None:
 def split_attachments(
     attachments: Iterable[Attachment], settings: "Settings"
 ) -> tuple[list[Attachment], list[LeftOut]]:
-    """(to upload, left out with the reason)."""
+    """(to upload, left out with the reason).
+
+    Blocked by name or by real type (`parsers.attachment_safety`), or too
+    big.  A kept file goes up under its normalized name (no bidi controls,
+    streams or trailing dots)."""
     limits = settings.attachments
-    blocked = {e.lower() if e.startswith(".") else "." + e.lower() for e in limits.blocked_extensions}
     keep: list[Attachment] = []
     left: list[LeftOut] = []
     for att in attachments:
-        ext = PurePosixPath(att.filename.lower()).suffix
-        if ext in blocked:
-            left.append(LeftOut(att.filename, f"file type {ext} is blocked"))
+        why = blocked_reason(att, limits)
+        if why is not None:
+            left.append(LeftOut(_shown(att.filename), why))
         elif att.size > limits.max_bytes:
             left.append(LeftOut(att.filename, f"{_mb(att.size)} is over the {_mb(limits.max_bytes)} limit"))
         else:
-            keep.append(att)
+            name = normalize_name(att.filename)
+            keep.append(att if name == att.filename or not name else att.model_copy(update={"filename": name}))
     return keep, left
+
+
+def _shown(name: str) -> str:
+    """A left-out name as agents should read it: the format controls made visible."""
+    return "".join(f"<U+{ord(ch):04X}>" if unicodedata.category(ch) == "Cf" else ch for ch in name)
 
 
 def _mb(size: int) -> str:
