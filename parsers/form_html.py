@@ -11,6 +11,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from html.parser import HTMLParser
 
+from parsers.html_text import escape_bracketed
+
 _BLOCK = {
     "address", "article", "br", "dd", "div", "dl", "dt", "footer", "h1", "h2", "h3", "h4", "h5", "h6",
     "header", "hr", "li", "ol", "p", "pre", "section", "ul",
@@ -152,5 +154,5 @@ class _FormRenderer(HTMLParser):
 def html_form_lines(html: str) -> list[str]:
     """The HTML's visible text as lines; two-cell table rows become "Label: value"."""
     renderer = _FormRenderer()
-    renderer.feed(html)
+    renderer.feed(escape_bracketed(html))
     return renderer.finish()
