@@ -45,9 +45,15 @@ LABELS: dict[str, str] = {
     "usuario em copia": "cc_users",
 }
 
-# "Label: value" with optional bullet and Markdown-ish bold ("*Produto:* RM"),
-# spaces before the colon ("ORGANIZAÇÃO :") or a tab instead of the colon.
-_FIELD_LINE = re.compile(r"^\s*(?:[-*•·]\s+)?[*_]*(?P<label>[^:\t*_][^:\t]{0,59}?)[*_]*\s*(?::|\t)[*_\s]*(?P<value>.*)$")
+# "Label: value" with an optional bullet and Markdown-ish bold ("*Produto:* RM").
+# Customers also write the label loosely: spaces before the colon
+# ("ORGANIZAÇÃO :"), a tab, a question mark ("Direciona atendimento para
+# BSO? Sim"), a dash or an equals sign ("Impacto - Crítico", "Produto = RM").
+# Every separator in the line is tried in turn and the first one whose left
+# side is a known label wins, so a dash inside a value or label is harmless.
+_SEPARATOR = re.compile(r"\s*(?:\?\s*:?|:|\t|[-–—=]+>?)\s*")
+_BULLET = re.compile(r"^\s*(?:[-*•·]\s+)?[*_]*")
+_LABEL_END = re.compile(r"[*_\s]+$")
 _ADDRESS = re.compile(r"[\w.!#$%&'+/=?^`{|}~-]+@[\w-]+(?:\.[\w-]+)+")
 
 _REPLY_PREFIX = re.compile(r"^\s*(?:re|res|resp|aw|sv|antw)\s*:", re.IGNORECASE)
@@ -67,6 +73,10 @@ _QUOTE_STARTS = (
 )
 _HTML_DOC = re.compile(r"^\s*(?:<!doctype html|<html|<body|<div|<table|<p[ >])", re.IGNORECASE)
 
+_MAX_LABEL = 60
+_SEPARATOR_ONLY = re.compile(r"^\s*[-=_*]{3,}\s*$")
+# "( X ) Sim  ( ) Não", "[x] Não": the marked option.
+_MARKED = re.compile(r"[\[(]\s*[x✓✔]\s*[\])]\s*(\w+)")
 _TRUE = {"sim", "s", "yes", "y", "true", "verdadeiro", "x", "1"}
 _FALSE = {"nao", "n", "no", "false", "falso", "0"}
 
@@ -105,12 +115,20 @@ def parse_impact(text: str) -> Impact | None:
 
 
 def parse_bso(text: str) -> bool | None:
-    """ "Direciona atendimento para BSO": sim/não (any case or accent) → bool."""
+    """ "Direciona atendimento para BSO": sim/não (any case or accent, S/N, X, a marked box) → bool."""
     t = fold(text).rstrip(".!")
     if t in _TRUE:
         return True
     if t in _FALSE:
         return False
+    marked = _MARKED.search(t)
+    if marked:
+        t = marked.group(1)
+        return True if t in _TRUE else False if t in _FALSE else None
+    # "Sim, por favor", "Não - somente suporte padrão": the first word answers.
+    first = re.match(r"[a-z]+", t)
+    if first and first.group() in ("sim", "nao", "yes", "no") and not re.match(r"[a-z]+\s*/", t):
+        return first.group() in ("sim", "yes")
     return None
 
 
@@ -140,7 +158,7 @@ def _sources(email: Email) -> Iterable[list[str]]:
     if text.strip():
         yield _own_lines(text.splitlines(), reply)
     if html:
-        yield _own_lines(html_form_lines(html), reply)
+        yield _own_lines(html_form_lines(html, is_label), reply)
 
 
 _QUOTE_PREFIX = re.compile(r"^\s*(?:>\s?)+")
@@ -155,16 +173,43 @@ def _own_lines(lines: list[str], reply: bool) -> list[str]:
     return [line for line in text[:cut].splitlines() if not line.lstrip().startswith(">")]
 
 
+def _label_value(line: str) -> tuple[str, str] | None:
+    """(field name, raw value) when the line starts with a known label."""
+    start = _BULLET.match(line)
+    body = line[start.end():] if start else line
+    if not body or body[0] in ":\t":
+        return None
+    for sep in _SEPARATOR.finditer(body, 1):
+        if sep.start() > _MAX_LABEL:
+            break
+        if not sep.group().strip(" "):  # plain spaces between words separate nothing
+            continue
+        name = LABELS.get(fold(_LABEL_END.sub("", body[: sep.start()])))
+        if name is not None:
+            return name, body[sep.end():].strip().strip("*_").strip()
+    return None
+
+
+def is_label(text: str) -> bool:
+    """Whether `text` (a table cell, say) is one of the portal's labels."""
+    return fold(_LABEL_END.sub("", text).rstrip(":?")) in LABELS
+
+
 def _read_form(lines: list[str]) -> dict[str, object]:
     found: dict[str, object] = {}
-    for line in lines:
-        match = _FIELD_LINE.match(line)
-        if not match:
+    for index, line in enumerate(lines):
+        pair = _label_value(line)
+        if pair is None:
             continue
-        name = LABELS.get(fold(match["label"]))
-        if name is None or name in found:
+        name, value = pair
+        if name in found:
             continue
-        value = match["value"].strip().strip("*_").strip()
+        if not value:
+            # The answer on the line after the label ("Organização:\nACME"),
+            # unless that line is a label of its own.
+            following = next((n for n in lines[index + 1:index + 3] if n.strip()), "")
+            if following and _label_value(following) is None and not _SEPARATOR_ONLY.match(following):
+                value = following.strip().strip("*_").strip()
         converted = _convert(name, value)
         if converted is not None:
             found[name] = converted

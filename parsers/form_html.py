@@ -8,6 +8,7 @@ so the reply cut-off treats it like a quoted plain-text line.
 """
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from html.parser import HTMLParser
 
@@ -27,16 +28,23 @@ class _Row:
     table: int  # nesting depth of the table this row belongs to
     cells: list[str] = field(default_factory=list)
     open_cell: list[str] | None = None
+    # Which cells are <th> headings.
+    heads: list[bool] = field(default_factory=list)
+    open_head: bool = False
 
     def close_cell(self) -> None:
         if self.open_cell is not None:
             self.cells.append("".join(self.open_cell))
+            self.heads.append(self.open_head)
             self.open_cell = None
 
 
 class _FormRenderer(HTMLParser):
-    def __init__(self) -> None:
+    def __init__(self, is_label: Callable[[str], bool] | None = None) -> None:
         super().__init__(convert_charrefs=True)
+        self._is_label = is_label
+        # A row of <th> labels over a row of answers, by table depth.
+        self._headings: dict[int, list[str]] = {}
         self.lines: list[str] = []
         self._line: list[str] = []
         self._quote = 0
@@ -65,13 +73,29 @@ class _FormRenderer(HTMLParser):
         if text:
             self.lines.append("> " * self._quote + text)
 
-    def _emit_row(self, cells: list[str]) -> None:
+    def _emit_row(self, cells: list[str], heads: list[bool] | None = None, table: int = 0) -> None:
         cells = [" ".join(c.split()) for c in cells]
+        headings = self._headings.pop(table, None)
+        if headings is not None:
+            if len(cells) == len(headings) and not any(heads or []):
+                # <tr><th>Organização</th><th>Impacto</th></tr><tr><td>ACME</td>…
+                for label, value in zip(headings, cells):
+                    self._write(f"{label.rstrip(': ')}: {value}")
+                    self._break()
+                return
+            self._emit_lines(headings)
+        if (heads and len(cells) >= 2 and all(heads) and self._is_label is not None
+                and any(self._is_label(c) for c in cells)):
+            self._headings[table] = cells
+            return
         label = cells[0].rstrip(": ") if cells else ""
         if len(cells) == 2 and label and len(label) <= _MAX_LABEL:
             self._write(f"{label}: {cells[1]}")
             self._break()
             return
+        self._emit_lines(cells)
+
+    def _emit_lines(self, cells: list[str]) -> None:
         for cell in cells:
             if cell:
                 self._write(cell)
@@ -95,13 +119,14 @@ class _FormRenderer(HTMLParser):
         elif tag in ("td", "th") and self._rows:
             self._rows[-1].close_cell()  # an unclosed <td> before this one
             self._rows[-1].open_cell = []
+            self._rows[-1].open_head = tag == "th"
         elif tag == "table":
             if self._cell() is not None:
                 # A table nested in a cell: what the outer row held so far is
                 # written out as plain lines; the inner rows render on their own.
                 row = self._rows.pop()
                 row.close_cell()
-                self._emit_row(row.cells)
+                self._emit_row(row.cells, row.heads, row.table)
                 self._rows.append(_Row(row.table))
             self._break()
             self._tables += 1
@@ -128,6 +153,7 @@ class _FormRenderer(HTMLParser):
             self._close_rows(self._tables)
         elif tag == "table":
             self._close_rows(self._tables)
+            self._emit_lines(self._headings.pop(self._tables, []))
             self._tables = max(0, self._tables - 1)
             self._break()
         elif tag in _BLOCK:
@@ -142,17 +168,23 @@ class _FormRenderer(HTMLParser):
         while self._rows and self._rows[-1].table >= table:
             row = self._rows.pop()
             row.close_cell()
-            self._emit_row(row.cells)
+            self._emit_row(row.cells, row.heads, row.table)
 
     def finish(self) -> list[str]:
         self.close()
         self._close_rows(0)
+        for table in sorted(self._headings):
+            self._emit_lines(self._headings.pop(table))
         self._break()
         return self.lines
 
 
-def html_form_lines(html: str) -> list[str]:
-    """The HTML's visible text as lines; two-cell table rows become "Label: value"."""
-    renderer = _FormRenderer()
+def html_form_lines(html: str, is_label: Callable[[str], bool] | None = None) -> list[str]:
+    """The HTML's visible text as lines; two-cell table rows become "Label: value".
+
+    With `is_label`, a row of <th> cells holding labels over a row of answers
+    reads as "Label: answer" per column too.
+    """
+    renderer = _FormRenderer(is_label)
     renderer.feed(escape_bracketed(html))
     return renderer.finish()

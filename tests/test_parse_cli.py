@@ -68,3 +68,15 @@ def test_whole_corpus_prints_no_traceback_and_no_unexpected_error(
     # The only errors are messages with no sender at all.
     assert all("sender" in line["error"] for line in lines if "error" in line)
     assert status == (1 if any("error" in line for line in lines) else 0)
+
+
+def test_fields_are_the_portal_fields_route_reads(workdir: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    # Issue 9: `parse` printed every field null even for a complete form.
+    form = ("Organização: ACME Ltda\nImpacto: Dúvida sobre o produto\nProduto: RM\n"
+            "Módulo: Folha de Pagamento\nDireciona atendimento para BSO? Sim\n").encode("utf-8")
+    (workdir / "form.eml").write_bytes(GOOD.replace(b"Corpo\r\n", form))
+    status, lines, _err = _run(["form.eml"], capsys)
+    assert status == 0
+    fields = lines[0]["fields"]
+    assert (fields["organization"], fields["impact"], fields["product"], fields["module"], fields["bso"]) == (
+        "ACME Ltda", "question", "RM", "Folha de Pagamento", True)

@@ -7,6 +7,7 @@ from typing import Any
 from ingest.commands.jsonl import print_each
 from parsers import parse
 from parsers.classify import classify
+from parsers.fields import extract_fields
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
@@ -19,6 +20,9 @@ def run(args: argparse.Namespace) -> int:
     def describe(source: str, raw: bytes) -> dict[str, Any]:
         # Ops ask "why was this skipped?" of a single file: show automated + reason.
         email = classify(parse(raw), args.settings.classify_config())
+        # The portal fields as `route` reads them; parse() itself leaves them
+        # to the routing stage, and a key of nulls would mislead the reader.
+        email = email.model_copy(update={"fields": extract_fields(email)})
         return {"source": source, **email.model_dump(mode="json")}
 
     return print_each(args.files, describe)
