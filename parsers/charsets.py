@@ -28,6 +28,9 @@ from typing import NamedTuple
 import webencodings
 from charset_normalizer import from_bytes
 
+from parsers.mojibake import DEFECT as MOJIBAKE
+from parsers.mojibake import repair
+
 # WHATWG maps these labels to windows-1252: in practice the 0x80-0x9F range
 # in "latin-1" mail is always cp1252 punctuation (curly quotes, dashes, €),
 # never C1 control characters.
@@ -100,7 +103,19 @@ def codec_name(label: str | None) -> str | None:
 
 
 def decode_bytes(data: bytes, declared: str | None = None) -> Decoded:
-    """Decode `data`: declared charset, UTF-8, detection, windows-1252, then Latin-1."""
+    """Decode `data`: declared charset, UTF-8, detection, windows-1252, then Latin-1.
+
+    Then mojibake the sender's software wrote is repaired when the repair
+    is unambiguous (`parsers.mojibake`), and the defect says so.
+    """
+    decoded = _decode(data, declared)
+    text, repaired = repair(decoded.text)
+    if not repaired:
+        return decoded
+    return Decoded(text, f"{decoded.defect}; {MOJIBAKE}" if decoded.defect else MOJIBAKE)
+
+
+def _decode(data: bytes, declared: str | None) -> Decoded:
     codec = codec_name(declared)
     if codec is not None:
         for candidate in (codec, *_SUPERSETS.get(codec, ())):
@@ -245,7 +260,7 @@ def decode_words(value: str, defects: list[str] | None = None) -> str:
             flush()
             out.append(gap)
         charset = match.group(1).split("*", 1)[0]  # RFC 2231 language suffix
-        data = _word_bytes(match.group(2), match.group(3))
+        data = _word_bytes(match.group(2), match.group(3), charset)
         if data is None:  # not decodable: keep the text as written
             flush()
             out.append(match.group(0))
@@ -260,7 +275,7 @@ def decode_words(value: str, defects: list[str] | None = None) -> str:
     return "".join(out)
 
 
-def _word_bytes(encoding: str, text: str) -> bytes | None:
+def _word_bytes(encoding: str, text: str, charset: str) -> bytes | None:
     if encoding in "bB":
         cleaned = re.sub(r"[^A-Za-z0-9+/]", "", text)
         if not cleaned and text.strip("="):
@@ -270,4 +285,13 @@ def _word_bytes(encoding: str, text: str) -> bytes | None:
             return base64.b64decode(cleaned)
         except (binascii.Error, ValueError):
             return None
+    if not text.isascii():
+        # Raw 8-bit letters inside a Q word (old mailers): the header was
+        # already decoded to text, so they go back to bytes in the word's own
+        # charset, not as UTF-8 (which would read "Frösche" as "FrÃ¶sche").
+        codec = codec_name(charset)
+        try:
+            return quopri.decodestring(text.encode(codec or "utf-8", "surrogateescape"), header=True)
+        except (UnicodeEncodeError, LookupError):
+            pass
     return quopri.decodestring(text.encode("utf-8", "surrogateescape"), header=True)
