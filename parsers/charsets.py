@@ -26,7 +26,6 @@ from functools import lru_cache
 from typing import NamedTuple
 
 import webencodings
-from charset_normalizer import from_bytes
 
 from parsers.mojibake import DEFECT as MOJIBAKE
 from parsers.mojibake import repair
@@ -190,6 +189,8 @@ def detect(data: bytes) -> str | None:
     if in_runs * 2 < high:
         return None
     try:
+        from charset_normalizer import from_bytes  # on first need: rare, and slow to import
+
         matches = from_bytes(data)
     except Exception:  # the detector must never break parsing
         return None

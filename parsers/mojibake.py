@@ -21,12 +21,14 @@ reported by the caller as a defect.
 from __future__ import annotations
 
 import re
-
-from ftfy import TextFixerConfig, fix_encoding_and_explain
+from functools import cache
+from typing import Any
 
 DEFECT = "mojibake repaired: UTF-8 text that the sender's software had read as windows-1252 (ftfy)"
 
-_CONFIG = TextFixerConfig(
+# ftfy is imported on first need: most mail never gets that far, and the
+# service's start-up should not pay for it.
+_CONFIG_ARGS: dict[str, Any] = dict(
     unescape_html=False,
     remove_terminal_escapes=False,
     fix_encoding=True,
@@ -57,7 +59,8 @@ def repair(text: str) -> tuple[str, bool]:
     if text.isascii() or not _SUSPECT.search(text):
         return text, False
     try:
-        result = fix_encoding_and_explain(text, _CONFIG)
+        fix, config = _ftfy()
+        result = fix(text, config)
     except Exception:  # ftfy must never break parsing
         return text, False
     plan = result.explanation or []
@@ -77,6 +80,13 @@ _LATIN = re.compile("[\u00a0-\u024f\u2010-\u206f\u20ac\u2122]")
 def _latin(repaired: str, original: str) -> bool:
     before = set(original)
     return all(_LATIN.match(c) for c in set(repaired) - before if not c.isascii())
+
+
+@cache
+def _ftfy() -> tuple[Any, Any]:
+    from ftfy import TextFixerConfig, fix_encoding_and_explain
+
+    return fix_encoding_and_explain, TextFixerConfig(**_CONFIG_ARGS)
 
 
 def _unambiguous(plan: list[tuple[str, str]]) -> bool:
