@@ -67,6 +67,7 @@ from ingest.threading import Thread, find_thread, mention_tags
 from ingest.trust import MissingLog, Trust, judge
 from parsers import Email, ParseError, parse
 from parsers.classify import classify
+from parsers.pii import mask_email
 from routing import Route, route
 
 if TYPE_CHECKING:
@@ -256,6 +257,7 @@ class Pipeline:
             thread = trust.allow_thread(email, found)
             blocked = found if thread is None else None
             if thread is not None and thread.action == "comment":
+                email = self._outgoing(email)
                 # Comments carry no Idempotency-Key: a claim that was tried
                 # before (a crash after Zendesk took the comment) checks first.
                 commented = self._sink_call(
@@ -275,6 +277,7 @@ class Pipeline:
             # Past the Idempotency-Key lifetime a retry could duplicate the
             # ticket; look it up by external_id before creating.
             lookup_first = not claim.fresh and now - claim.claimed_at > IDEMPOTENCY_WINDOW
+            email = self._outgoing(email)
             followup_of = thread.ticket_id if thread is not None and thread.action == "followup" else None
             created = self._sink_call(
                 "create",
@@ -315,6 +318,13 @@ class Pipeline:
         except ZendeskUnavailable:
             return False
         return True
+
+    def _outgoing(self, email: Email) -> Email:
+        """What goes to Zendesk: with `[security] mask_documents`, no valid CPF/CNPJ in subject or text.
+
+        Called after routing, which reads the mail as written; the ledger and
+        the mailbox keep the original."""
+        return mask_email(email) if self.settings.security.mask_documents else email
 
     def _note(self, outcome: Outcome, trust: Trust, blocked: Thread | None) -> None:
         """The private note the policy asks for, on the ticket just written; best effort.
