@@ -75,10 +75,15 @@ def test_sigterm_stops_an_idle_maildir_service_promptly(tmp_path: Path) -> None:
     env = {k: v for k, v in os.environ.items() if not k.startswith("BSO_INGEST_")}
     proc = subprocess.Popen([sys.executable, "-m", "ingest.cli", "run"], cwd=tmp_path, env=env,
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE)
-    deadline = time.monotonic() + 20
-    while not (tmp_path / "var" / "demo-inbox" / "new").is_dir() and time.monotonic() < deadline:
-        time.sleep(0.05)
-    time.sleep(0.5)
+    # The "reading" line comes after the signal handlers are installed; a fixed
+    # sleep raced a slow start on a loaded machine (SIGTERM killed it: -15).
+    assert proc.stderr is not None
+    for line in proc.stderr:
+        if b" reading " in line:
+            break
+    else:
+        raise AssertionError(f"the service never started (exit {proc.wait(10)})")
+    time.sleep(0.3)
     proc.send_signal(signal.SIGTERM)
     started = time.monotonic()
     assert proc.wait(10) == 0

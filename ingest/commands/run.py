@@ -81,9 +81,11 @@ def _run_locked(settings: Settings, *, once: bool) -> int:
                                cap=settings.zendesk.outage_max_backoff_seconds),
         stop_flag=stop_flag,
     )
+    # Handlers first: the "reading" line tells a supervisor (and the tests) that a
+    # SIGTERM from now on is a clean stop.
+    service.install_signal_handlers()
     log.info("reading %s%s", describe(settings), " (dry run: mail is read, not filed)" if dry else "")
     try:
-        service.install_signal_handlers()
         code = service.drain() if once else service.run()
     finally:
         pipeline.close()
