@@ -65,14 +65,17 @@ from ingest.outcomes import Deferred, Final, Outcome, Quarantined, Skipped
 from ingest.source import RawMessage
 from ingest.threading import Thread, find_thread, mention_tags
 from ingest.trust import MissingLog, Trust, judge
+from ingest.zendesk import ZendeskClient
 from parsers import Email, ParseError, parse
 from parsers.classify import classify
 from parsers.pii import mask_email
 from routing import Route, route
+from routing.account import Account
 
 if TYPE_CHECKING:
     from ingest.settings import Settings
     from ingest.sink import Sink
+    from ingest.zendesk_meta import AccountMetadata
 
 log = logging.getLogger(__name__)
 
@@ -97,8 +100,8 @@ def trust_stage(email: Email, settings: "Settings") -> Trust:
     return judge(email, settings.security)
 
 
-def route_stage(email: Email, settings: "Settings") -> Route:
-    return route(email, settings.routing, settings.zendesk.custom_fields)
+def route_stage(email: Email, settings: "Settings", account: Account | None = None) -> Route:
+    return route(email, settings.routing, settings.zendesk.custom_fields, account)
 
 
 @dataclass(frozen=True)
@@ -114,7 +117,8 @@ class Stages:
     trust: Callable[[Email, "Settings"], Trust] = trust_stage
     check_rate: Callable[[Email, Ledger, "Settings", datetime], Skipped | None] = check_rate
     find_thread: Callable[[Email, Ledger, "Sink", "Settings"], Thread | None] = find_thread
-    route: Callable[[Email, "Settings"], Route] = route_stage
+    # (email, settings, the Zendesk account's field catalogue and directory, or None)
+    route: Callable[[Email, "Settings", Account | None], Route] = route_stage
 
 
 class _StageFailed(Exception):
@@ -141,6 +145,7 @@ class Pipeline:
         *,
         now: Clock | None = None,
         stages: Stages | None = None,
+        account: Callable[[], Account | None] | None = None,
     ) -> None:
         self.ledger = ledger
         self.sink = sink
@@ -148,6 +153,8 @@ class Pipeline:
         self._now = now or utcnow
         self.stages = stages or Stages()
         self._missing_log = MissingLog()
+        # The current field catalogue and organization directory (ingest.zendesk_meta).
+        self.account = account or (lambda: None)
 
     def process(self, msg: RawMessage) -> Outcome:
         """Claims, decides and records the outcome of `msg`; returns it.
@@ -265,7 +272,7 @@ class Pipeline:
                 )
                 self._note(commented, trust, None)
                 return commented
-            ticket_route = self._stage("route", self.stages.route, email, settings)
+            ticket_route = self._stage("route", self.stages.route, email, settings, self.account())
             if trust.tags:
                 ticket_route = ticket_route.model_copy(update={"tags": [*ticket_route.tags, *trust.tags]})
             if thread is None:
@@ -404,13 +411,16 @@ def build_pipeline(
     now: Clock | None = None,
     dry_run: bool | None = None,
     sleep: Callable[[float], None] | None = None,
+    metadata: "AccountMetadata | None" = None,
 ) -> Pipeline:
     """The pipeline the service and `send` use, built from settings.
 
     `dry_run` defaults to `service.dry_run`.  A dry run gets the DryRunSink
     (from `build_sink` with dry_run forced on) and an in-memory ledger, so it
     writes nothing; a real run opens the ledger at `[ledger] url`.  Passing
-    `sink` overrides the sink (tests, benchmarks).
+    `sink` overrides the sink (tests, benchmarks).  The field catalogue and
+    organization directory come from `metadata`, else from Zendesk, cached in
+    the ledger database (a dry run uses `[zendesk] metadata_seed` instead).
     Raises LedgerError when the ledger cannot be opened, and whatever
     `build_sink` raises for unusable Zendesk settings (ValueError).
     """
@@ -426,7 +436,16 @@ def build_pipeline(
         # service passes StopFlag.sleep, so a SIGTERM ends a retry wait).
         sink = build_sink(settings, **({"sleep": sleep} if sleep is not None else {}))
     ledger = Ledger.in_memory() if dry else Ledger.from_url(settings.ledger.url)
-    return Pipeline(ledger, sink, settings, now=now)
+    if metadata is None:
+        from ingest.zendesk_meta import AccountMetadata
+
+        # Read Zendesk through the sink's own client; a sink without one (a test
+        # fake) gets no fetching, only the cache.
+        client = getattr(sink, "client", None)
+        metadata = AccountMetadata.from_settings(settings, engine=None if dry else ledger.engine, dry_run=dry,
+                                                 client=client if isinstance(client, ZendeskClient) else None,
+                                                 fetch=isinstance(client, ZendeskClient))
+    return Pipeline(ledger, sink, settings, now=now, account=metadata.account)
 
 
 def _where(msg: RawMessage, email: Email | None = None) -> str:

@@ -110,8 +110,13 @@ class ZendeskSettings(Section):
     # Tag marking every ticket this service creates.
     email_tag: str = "bso_email"
     max_ccs: int = Field(default=48, ge=0, le=48)
-    # Portal field name -> Zendesk ticket field id (issue 5).
+    # Portal field name -> Zendesk ticket field id (issue 5); [routing.fields]
+    # maps them by title instead, from the account's field catalogue.
     custom_fields: dict[str, int] = Field(default_factory=dict)
+    # Ticket fields, forms and organizations are re-read this often (ingest.zendesk_meta).
+    metadata_ttl_seconds: float = Field(default=3600.0, gt=0)
+    # Offline field catalogue for dry runs: "demo" (the portal's form), a JSON file, or "".
+    metadata_seed: str = ""
 
     @field_validator("url")
     @classmethod

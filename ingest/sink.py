@@ -18,7 +18,7 @@ from typing import IO, TYPE_CHECKING, Any, Protocol
 from urllib.parse import urlencode
 
 from ingest import tickets
-from ingest.errors import ZendeskAuthError, ZendeskRejected
+from ingest.errors import ZendeskAuthError, ZendeskError, ZendeskRejected
 from ingest.outcomes import Commented, Created
 from ingest.zendesk import AmbiguousFailure, Budget, ZendeskClient
 from parsers.model import Email
@@ -113,7 +113,25 @@ class ZendeskSink:
         token, plan = self._upload(plan, budget)
         payload = tickets.ticket_payload(email, route, self.settings, plan, token, followup_of=followup_of)
         ticket = self.client.create_ticket(payload, email.key, budget)
-        return Created(ticket_id=int(ticket["id"]), reason=_left_out(plan))
+        ticket_id = int(ticket["id"])
+        noted = self._note(ticket_id, route.unmatched_note, budget) if route.unmatched_note else ""
+        return Created(ticket_id=ticket_id, reason="; ".join(r for r in (_left_out(plan), noted) if r))
+
+    def _note(self, ticket_id: int, note: str, budget: Budget) -> str:
+        """The internal note listing values no field took: one PUT, only for such tickets.
+
+        The ticket exists by now, so a failure here must not fail the message
+        (a retry would re-create nothing but could repeat the note): it is
+        logged, and said in the outcome's reason."""
+        body = {"ticket": {"comment": {"body": note, "public": False}}}
+        try:
+            self.client.put(f"/api/v2/tickets/{ticket_id}.json", body, budget)
+        except ZendeskAuthError:
+            raise
+        except (ZendeskError, AmbiguousFailure) as exc:
+            log.warning("zendesk: ticket #%s: the note on unmatched fields was not added: %s", ticket_id, exc)
+            return "note on unmatched fields not added"
+        return ""
 
     def comment(self, email: Email, ticket_id: int, *, lookup_first: bool = False) -> Commented:
         budget = self.client.budget(f"comment on #{ticket_id} from {_name(email)}")

@@ -183,6 +183,8 @@ def ticket_payload(
         ticket["priority"] = route.priority
     if route.type:
         ticket["type"] = route.type
+    if route.ticket_form_id is not None:
+        ticket["ticket_form_id"] = route.ticket_form_id
     if route.custom_fields:
         ticket["custom_fields"] = [dict(f) for f in route.custom_fields]
     if followup_of is not None:

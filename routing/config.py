@@ -24,6 +24,8 @@ from pydantic_core import InitErrorDetails, PydanticCustomError
 from parsers.model import Fields
 from parsers.text import slug
 from routing.conditions import CONDITIONS, Value
+from routing.fieldmap import FieldsSettings
+from routing.organizations import DirectorySettings
 
 Priority = Literal["low", "normal", "high", "urgent"]
 IMPACTS = ("question", "workaround", "non_critical", "critical")
@@ -89,8 +91,12 @@ class RoutingSettings(BaseModel):
     priority_by_impact: dict[str, Priority] = Field(
         default_factory=lambda: {"question": "low", "workaround": "normal", "non_critical": "normal", "critical": "urgent"}
     )
-    # Sender domain -> organization code, when the mail names none.
+    # Sender domain -> organization code: overrides the Zendesk directory.
     organizations: dict[str, str] = Field(default_factory=dict)
+    # Where an organization's code comes from in the Zendesk directory.
+    directory: DirectorySettings = Field(default_factory=DirectorySettings)
+    # Portal fields -> Zendesk ticket fields and form (routing.fieldmap).
+    fields: FieldsSettings = Field(default_factory=FieldsSettings)
     rules: list[Rule] = Field(default_factory=list)
     # Portal fields whose absence tags the ticket `dados_incompletos`.
     required_fields: list[str] = Field(default_factory=lambda: ["organization", "impact", "product", "module"])
@@ -131,7 +137,7 @@ class RoutingSettings(BaseModel):
         return self
 
     def check_custom_fields(self, known: Mapping[str, int], loc: tuple[str | int, ...] = ("routing",)) -> None:
-        """Every `set.custom_fields` name must be a key of [zendesk.custom_fields]."""
+        """Every `set.custom_fields` name must be a key of [zendesk.custom_fields] or [routing.fields.map]."""
         errors = [
             InitErrorDetails(
                 type=PydanticCustomError(
@@ -145,7 +151,7 @@ class RoutingSettings(BaseModel):
             )
             for index, rule in enumerate(self.rules)
             for name in rule.set.custom_fields
-            if name not in known
+            if name not in known and name not in self.fields.map
         ]
         if errors:
             raise ValidationError.from_exception_data("Settings", errors)

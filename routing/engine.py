@@ -13,7 +13,9 @@ from dataclasses import dataclass
 from parsers import fields as portal_fields
 from parsers.model import Email, Fields
 from routing import zendesk_fields
+from routing.account import Account
 from routing.conditions import CONDITIONS, Check, Facts
+from routing.fieldmap import map_fields, unmatched_note, unmatched_text
 from routing.config import RoutingSettings, Rule
 from routing.model import Route
 
@@ -45,11 +47,20 @@ def decide(facts: Facts, rules: list[Rule]) -> Decision:
     return Decision(None, [], skipped)
 
 
-def organization_of(fields: Fields, sender: str, mapping: dict[str, str]) -> tuple[tuple[str, str], ...]:
-    """The organization the mail names, then the code mapped from the sender domain."""
+def organization_of(
+    fields: Fields, sender: str, mapping: dict[str, str], account: Account | None = None
+) -> tuple[tuple[str, str], ...]:
+    """Organization codes with where each came from: the one the mail names (its
+    code, when the directory knows the name), then the sender domain's: the
+    `[routing.organizations]` override, else Zendesk's organization directory."""
     candidates: list[tuple[str, str]] = []
+    directory = account.directory if account is not None else None
     if fields.organization:
-        candidates.append((fields.organization, "named in the mail"))
+        named = directory.by_name_or_code(fields.organization) if directory else None
+        if named is not None and named.code:
+            candidates.append((named.code, f"named in the mail as {fields.organization!r}"))
+        else:
+            candidates.append((fields.organization, "named in the mail"))
     domain = sender.rpartition("@")[2].lower()
     # "mail.exemplo.com.br" falls back to "exemplo.com.br".
     parts = domain.split(".")
@@ -57,25 +68,32 @@ def organization_of(fields: Fields, sender: str, mapping: dict[str, str]) -> tup
         code = mapping.get(".".join(parts[i:]))
         if code:
             candidates.append((code, f"from sender domain {domain}"))
-            break
+            return tuple(candidates)
+    org = directory.by_domain(domain) if directory else None
+    if org is not None and org.code:
+        candidates.append((org.code, f"from sender domain {domain} (Zendesk organization {org.name!r}, id {org.id})"))
     return tuple(candidates)
 
 
-def route(email: Email, cfg: RoutingSettings, field_ids: Mapping[str, int] | None = None) -> Route:
+def route(
+    email: Email, cfg: RoutingSettings, field_ids: Mapping[str, int] | None = None, account: Account | None = None
+) -> Route:
     """Where the ticket goes in Zendesk, and why.
 
     `field_ids` maps portal field names to Zendesk ticket field ids (the
-    `[zendesk.custom_fields]` table).
+    `[zendesk.custom_fields]` table).  `account` is the Zendesk account's field
+    catalogue and organization directory; with it, values become what each
+    field accepts (routing.fieldmap) and the ticket gets its form.
     """
-    return route_with_decision(email, cfg, field_ids)[0]
+    return route_with_decision(email, cfg, field_ids, account)[0]
 
 
 def route_with_decision(
-    email: Email, cfg: RoutingSettings, field_ids: Mapping[str, int] | None = None
+    email: Email, cfg: RoutingSettings, field_ids: Mapping[str, int] | None = None, account: Account | None = None
 ) -> tuple[Route, Decision]:
     # A stage before may have filled the fields; otherwise read them now.
     fields = email.fields if email.fields != Fields() else portal_fields.extract_fields(email)
-    orgs = organization_of(fields, email.requester.email, cfg.organizations)
+    orgs = organization_of(fields, email.requester.email, cfg.organizations, account)
     facts = Facts(
         sender=email.requester.email.lower(), subject=email.subject,
         body=portal_fields.ticket_text(email), fields=fields, organizations=orgs,
@@ -111,13 +129,35 @@ def route_with_decision(
         tags.append(cfg.incomplete_tag)
         reasons.append(f"required fields missing: {', '.join(missing)}; tagged {cfg.incomplete_tag}")
 
+    form_id: int | None = None
+    unmatched: list[str] = []
+    note: str | None = None
+    field_reasons: list[str] = []
+    if account is not None and account.catalog:
+        mapping = map_fields(fields, rule.set.custom_fields if rule else {}, account.catalog, cfg.fields, field_ids)
+        custom = mapping.custom_fields
+        form_id = mapping.form_id
+        reasons += mapping.reasons
+        field_reasons = [line.sentence() for line in [*mapping.lines, *mapping.unmatched]]
+        if mapping.unmatched:
+            unmatched = [f"{ln.portal}: {ln.written} ({ln.reason})" for ln in mapping.unmatched]
+            tags.append(cfg.fields.unmatched_tag)
+            reasons.append(f"values no field took, tagged {cfg.fields.unmatched_tag}: {unmatched_text(mapping.unmatched)}")
+            if not mapping.listed_in_field:
+                note = unmatched_note(mapping.unmatched)
+    else:
+        custom = zendesk_fields.custom_fields(fields, rule, field_ids or {})
+        if field_ids:
+            reasons.append("no Zendesk field catalogue: custom fields sent as written")
+
     ours = {a.lower() for a in cfg.support_addresses} | {email.requester.email.lower()}
     log.info("routed %s (%s): %s", email.key, email.message_id or "no Message-ID", "; ".join(reasons))
     return (
         Route(
             fields=fields, group_id=group_id, priority=priority, type=ticket_type,
             tags=list(dict.fromkeys(tags)),
-            custom_fields=zendesk_fields.custom_fields(fields, rule, field_ids or {}),
+            custom_fields=custom, ticket_form_id=form_id, unmatched=unmatched, unmatched_note=note,
+            field_reasons=field_reasons,
             extra_ccs=[a for a in fields.cc_users if a not in ours],
             rule=rule.name if rule else None, reasons=reasons, missing_fields=missing,
         ),

@@ -26,6 +26,15 @@ class Route(BaseModel):
     tags: list[str] = Field(default_factory=list)
     # Zendesk's shape: [{"id": <field id>, "value": ...}]
     custom_fields: list[dict[str, Any]] = Field(default_factory=list)
+    ticket_form_id: int | None = None
+    # Portal values no field could take ("module: Folhinha (no match)"): the
+    # ticket is tagged and agents get them in an internal note (or a text field).
+    unmatched: list[str] = Field(default_factory=list)
+    # The internal note for agents listing them (None: nothing to list, or a text field holds them).
+    unmatched_note: str | None = None
+    # For each portal value: the field it went to, the value and how it matched
+    # (exact / synonym / prefix / fuzzy 0.93 / no match).
+    field_reasons: list[str] = Field(default_factory=list)
     # Extra CCs named in the body ("Usuários em Cópia").
     extra_ccs: list[str] = Field(default_factory=list)
     rule: str | None = None

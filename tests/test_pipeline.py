@@ -373,7 +373,7 @@ def test_a_reply_to_a_closed_ticket_creates_a_followup(ledger, sink, clock, tmp_
 
 
 def test_routing_decides_the_ticket_the_sink_gets(ledger, sink, clock, tmp_path) -> None:
-    def to_group_7(email: Email, settings: Settings) -> Route:
+    def to_group_7(email: Email, settings: Settings, account: object) -> Route:
         return Route(group_id=7, rule="test")
 
     pipeline(ledger, sink, clock, tmp_path, stages=Stages(route=to_group_7)).process(raw_message(make_raw()))

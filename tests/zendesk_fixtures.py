@@ -36,7 +36,10 @@ the test.  The object it yields has:
 - `.refused_extensions`: set of extensions (no dot, lowercase) whose uploads
   the account refuses with 422, like Zendesk's "allowed file types" setting.
 - `.store.expire_idempotency_keys()`: as if Zendesk's 2 hours had passed.
-- `.reset()`: empty account, empty log, no faults.
+- `.reset()`: empty account, empty log, no faults (seeded fields, forms and
+  organizations stay).
+- `portal_emulator`: the same, seeded with the portal's ticket fields, the
+  "Suporte Técnico" form and organizations (`seed_portal(portal_data())`).
 
 Credentials: `DEFAULT_EMAIL` + `DEFAULT_API_TOKEN` (basic `{email}/token:{token}`)
 or `DEFAULT_OAUTH_TOKEN` (bearer), all importable from `ingest.emulator`.
@@ -44,7 +47,9 @@ or `DEFAULT_OAUTH_TOKEN` (bearer), all importable from `ingest.emulator`.
 from __future__ import annotations
 
 import hashlib
+import json
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -54,6 +59,7 @@ from ingest.settings import Settings
 from parsers.model import Address, Attachment, Email
 
 SUPPORT = "atendimento.bsorm@totvs.com.br"
+REPO_ROOT = Path(__file__).resolve().parents[1]
 
 
 @pytest.fixture
@@ -92,3 +98,23 @@ def make_email(n: int = 1, **fields: Any) -> Email:
     }
     base.update(fields)
     return Email(**base)
+
+
+# The portal's Zendesk configuration (fields, the "Suporte Técnico" form,
+# organizations): ../shared/zendesk/portal-form.json, else the repo's copy of it.
+_SHARED_PORTAL = REPO_ROOT.parent / "shared" / "zendesk" / "portal-form.json"
+PORTAL_FORM = _SHARED_PORTAL if _SHARED_PORTAL.is_file() else REPO_ROOT / "ingest" / "demo" / "portal-form.json"
+
+
+def portal_data() -> dict[str, Any]:
+    return json.loads(PORTAL_FORM.read_text(encoding="utf-8"))
+
+
+@pytest.fixture
+def portal_emulator() -> Iterator[Emulator]:
+    """A strict emulator seeded with the portal's fields, form and organizations."""
+    emu = Emulator("127.0.0.1", 0, strict=True).seed_portal(portal_data()).start()
+    try:
+        yield emu
+    finally:
+        emu.stop()

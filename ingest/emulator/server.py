@@ -21,10 +21,12 @@ import time
 from dataclasses import dataclass, field
 from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 from ingest.emulator import contract
+from ingest.emulator.account import cursor_page
 from ingest.emulator.faults import FaultPlan, Faults
 from ingest.emulator.state import Comment, IdempotentResult, Store, Ticket, User, fingerprint
 
@@ -93,6 +95,9 @@ ROUTES: list[tuple[str, re.Pattern[str], str]] = [
     ("GET", re.compile(r"/api/v2/users/me(?:\.json)?"), "show_me"),
     ("GET", re.compile(rf"/api/v2/groups/{_ID}"), "show_group"),
     ("GET", re.compile(rf"/api/v2/ticket_fields/{_ID}"), "show_ticket_field"),
+    ("GET", re.compile(r"/api/v2/ticket_fields(?:\.json)?"), "list_ticket_fields"),
+    ("GET", re.compile(r"/api/v2/ticket_forms(?:\.json)?"), "list_ticket_forms"),
+    ("GET", re.compile(r"/api/v2/organizations(?:\.json)?"), "list_organizations"),
 ]
 
 
@@ -145,6 +150,23 @@ class Emulator:
     @property
     def faults(self) -> Faults:
         return self.plan.faults
+
+    def seed_portal(self, data: dict[str, Any] | str | Path) -> "Emulator":
+        """Ticket fields, forms and organizations, shaped as the API returns them
+        (e.g. ../shared/zendesk/portal-form.json)."""
+        if not isinstance(data, dict):
+            data = json.loads(Path(data).read_text(encoding="utf-8"))
+        with self.store.lock:
+            self.store.account.seed(data)
+        return self
+
+    def add_user(self, email: str, name: str = "", organization_id: int | None = None) -> User:
+        """An end user that exists before any ticket (with the organization they belong to)."""
+        with self.store.lock:
+            user = self.store.add_user(email, name)
+            if organization_id is not None:
+                user.organization_id = organization_id
+            return user
 
     def set_faults(self, faults: Faults) -> None:
         """New fault knobs; the random sequence restarts from faults.seed."""
@@ -223,6 +245,9 @@ class Emulator:
                 return _Reply(stored.status, stored.body, {"x-idempotency-lookup": "hit"})
         ticket_in: Any = body.get("ticket")
         details = contract.check_ticket_create(ticket_in, strict=self.strict)
+        if isinstance(ticket_in, dict):
+            self.store.account.check_custom_fields(ticket_in.get("custom_fields", []), details)
+            self.store.account.check_form(ticket_in.get("ticket_form_id"), details)
         if details:
             raise _error(422, "RecordInvalid", "Record validation errors", details)
         ticket = self._new_ticket(ticket_in)
@@ -250,6 +275,11 @@ class Emulator:
         if followup is not None and (followup not in store.tickets or store.tickets[followup].status != "closed"):
             raise _error(422, "RecordInvalid", "Record validation errors", {"via_followup_source_id": [
                 {"description": "Follow-up source must be a closed ticket", "error": "InvalidValue"}]})
+        organization_id = t.get("organization_id", requester.organization_id)
+        if "organization_id" in t and organization_id != requester.organization_id:
+            # Zendesk: only an organization the requester belongs to.
+            raise _error(422, "RecordInvalid", "Record validation errors", {"organization_id": [
+                {"description": "The requester is not a member of this organization", "error": "InvalidValue"}]})
         ccs = [self._cc_user(cc) for cc in t.get("email_ccs", []) if cc.get("action", "put") == "put"]
         files, bad = store.claim_uploads(comment.get("uploads", []))
         if bad:
@@ -263,6 +293,7 @@ class Emulator:
             custom_fields=list(t.get("custom_fields", [])), external_id=t.get("external_id"),
             recipient=t.get("recipient"), via_followup_source_id=followup,
             email_cc_ids=[i for i in dict.fromkeys(u.id for u in ccs) if i != requester.id],
+            organization_id=organization_id, ticket_form_id=t.get("ticket_form_id"),
         )
         ticket.comments.append(Comment(store.next_id(), author.id, body, comment.get("public", True), files,
                                        updater_id=submitter.id))
@@ -312,7 +343,11 @@ class Emulator:
     def update_ticket(self, req: LoggedRequest, auth: str, ticket_id: str) -> _Reply:
         ticket = self._ticket(int(ticket_id))
         t: Any = self._json(req).get("ticket")
-        _refuse_invalid_update(contract.check_ticket_update(t, strict=self.strict), ticket)
+        details = contract.check_ticket_update(t, strict=self.strict)
+        if isinstance(t, dict):
+            self.store.account.check_custom_fields(t.get("custom_fields", []), details)
+            self.store.account.check_form(t.get("ticket_form_id"), details)
+        _refuse_invalid_update(details, ticket)
         updater = self.store.agent
         if "comment" in t:
             c = t["comment"]
@@ -394,6 +429,25 @@ class Emulator:
         if field_ is None:
             raise _error(404, "RecordNotFound", "Not found")
         return _Reply(200, {"ticket_field": field_})
+    def list_ticket_fields(self, req: LoggedRequest, auth: str) -> _Reply:
+        fields = sorted(self.store.account.ticket_fields.values(), key=lambda f: f["id"])
+        return self._page(req, fields, "/api/v2/ticket_fields.json", "ticket_fields")
+
+    def list_ticket_forms(self, req: LoggedRequest, auth: str) -> _Reply:
+        # Documented without pagination (an account has at most 300 forms).
+        forms = sorted(self.store.account.ticket_forms.values(), key=lambda f: f["id"])
+        active = _param(req, "active")
+        if active in ("true", "false"):
+            forms = [f for f in forms if bool(f.get("active", True)) is (active == "true")]
+        return _Reply(200, {"ticket_forms": forms, "count": len(forms), "next_page": None, "previous_page": None})
+
+    def list_organizations(self, req: LoggedRequest, auth: str) -> _Reply:
+        orgs = sorted(self.store.account.organizations.values(), key=lambda o: o["id"])
+        return self._page(req, orgs, "/api/v2/organizations.json", "organizations")
+
+    def _page(self, req: LoggedRequest, items: list[dict[str, Any]], path: str, name: str) -> _Reply:
+        status, body = cursor_page(items, _param(req, "page[size]"), _param(req, "page[after]"), self.url + path, name)
+        return _Reply(status, body)
 
     @staticmethod
     def _json(req: LoggedRequest) -> dict[str, Any]:

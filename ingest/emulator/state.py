@@ -11,6 +11,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from ingest.emulator.account import AccountConfig
+
 # Zendesk keeps an Idempotency-Key for two hours.
 IDEMPOTENCY_TTL = 2 * 3600.0
 
@@ -21,9 +23,11 @@ class User:
     email: str
     name: str
     role: str = "end-user"
+    organization_id: int | None = None
 
     def as_json(self) -> dict[str, Any]:
-        return {"id": self.id, "email": self.email, "name": self.name, "role": self.role}
+        return {"id": self.id, "email": self.email, "name": self.name, "role": self.role,
+                "organization_id": self.organization_id}
 
 
 @dataclass
@@ -83,6 +87,8 @@ class Ticket:
     recipient: str | None = None
     email_cc_ids: list[int] = field(default_factory=list)
     via_followup_source_id: int | None = None
+    organization_id: int | None = None
+    ticket_form_id: int | None = None
     comments: list[Comment] = field(default_factory=list)
 
     def as_json(self) -> dict[str, Any]:
@@ -95,6 +101,7 @@ class Ticket:
             "recipient": self.recipient, "email_cc_ids": list(self.email_cc_ids),
             "via": {"channel": "api", "source": {"rel": "follow_up" if self.via_followup_source_id else None}},
             "via_followup_source_id": self.via_followup_source_id,
+            "organization_id": self.organization_id, "ticket_form_id": self.ticket_form_id,
         }
 
 
@@ -128,7 +135,8 @@ class Store:
             self.idempotency: dict[str, IdempotentResult] = {}
             # Admin Center objects the settings refer to by id (`check` looks them up).
             self.groups: dict[int, dict[str, Any]] = {}
-            self.ticket_fields: dict[int, dict[str, Any]] = {}
+            # Configuration (fields, forms, organizations) outlives a reset of the data.
+            self.account: AccountConfig = getattr(self, "account", None) or AccountConfig()
             # The API user itself (an admin): the "updater" of agent-made changes.
             self.agent = self.add_user("agent@emulator.invalid", "API agent", role="admin")
 
@@ -136,7 +144,9 @@ class Store:
         return next(self._ids)
 
     def add_user(self, email: str, name: str, role: str = "end-user") -> User:
-        user = User(self.next_id(), email.lower(), name or email.split("@")[0], role)
+        # Zendesk's user mapping puts a new user on an organization's domain into it.
+        org = self.account.organization_for_email(email) if role == "end-user" else None
+        user = User(self.next_id(), email.lower(), name or email.split("@")[0], role, org)
         self.users[user.id] = user
         return user
 
@@ -144,6 +154,11 @@ class Store:
         group = {"id": self.next_id(), "name": name, "deleted": False}
         self.groups[group["id"]] = group
         return group
+
+    @property
+    def ticket_fields(self) -> dict[int, dict[str, Any]]:
+        """The account's ticket fields (kept in `account` with the forms and organizations)."""
+        return self.account.ticket_fields
 
     def add_ticket_field(self, title: str, type_: str = "text", *, active: bool = True) -> dict[str, Any]:
         field_ = {"id": self.next_id(), "title": title, "type": type_, "active": active}
