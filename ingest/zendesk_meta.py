@@ -179,9 +179,12 @@ class AccountMetadata:
 
     # -- what the pipeline calls ------------------------------------------------
     def start(self) -> None:
-        """At start: fetch now when there is no copy or it is stale (Zendesk down: keep the cache)."""
-        if self.fetch is not None and self._stale():
+        """At start: with no copy at all, fetch now (the first ticket needs it); a
+        stale cached copy is refreshed like any other (Zendesk down: it is kept)."""
+        if self.fetch is not None and self._account is None:
             self.refresh()
+        else:
+            self.account()
 
     def account(self) -> Account | None:
         """The snapshot to route with; starts a refresh when it is stale."""
