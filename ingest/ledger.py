@@ -136,6 +136,17 @@ messages = Table(
     Index("ix_messages_state_updated_at", "state", "updated_at"),
 )
 
+# The Zendesk account's fields, forms and organizations, cached for a restart
+# with Zendesk down (ingest/zendesk_meta.py reads and writes it; revision 0003).
+zendesk_metadata = Table(
+    "zendesk_metadata",
+    metadata,
+    Column("name", String(64), primary_key=True),
+    # {"ticket_fields": [...], "ticket_forms": [...], "organizations": [...]} as the API returned them.
+    Column("body", Text, nullable=False),
+    Column("fetched_at", UTCDateTime, nullable=False),
+)
+
 
 @dataclass(frozen=True)
 class Row:

@@ -12,8 +12,9 @@ rarely.  So they cost a few requests an hour, never one per ticket:
 - at start, then whenever the copy is older than `[zendesk]
   metadata_ttl_seconds` (hourly by default): stale-while-revalidate, so tickets
   keep using the copy they have while a background thread fetches the new one;
-- the JSON is kept in the `zendesk_metadata` table of the ledger database, so a
-  restart with Zendesk down still routes with the last copy;
+- the JSON is kept in the `zendesk_metadata` table of the ledger database
+  (declared in ingest/ledger.py, created by migration 0003), so a restart with
+  Zendesk down still routes with the last copy;
 - a failed refresh keeps the old copy and tries again after a pause (doubling
   up to the TTL), logging why.
 
@@ -33,11 +34,11 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qsl, urlsplit
 
-from sqlalchemy import Column, Engine, MetaData, String, Table, Text, insert, select, update
+from sqlalchemy import Engine, insert, select, update
 from sqlalchemy.exc import SQLAlchemyError
 
 from ingest.errors import ZendeskError, ZendeskRejected
-from ingest.ledger import UTCDateTime
+from ingest.ledger import zendesk_metadata
 from ingest.zendesk import Budget, ZendeskClient
 from routing.account import Account
 
@@ -51,16 +52,6 @@ FETCH_BUDGET_SECONDS = 30.0
 MAX_PAGES = 500
 RETRY_FIRST_SECONDS = 60.0
 CACHE_KEY = "account"
-
-cache_metadata = MetaData()
-zendesk_metadata = Table(
-    "zendesk_metadata",
-    cache_metadata,
-    Column("name", String(64), primary_key=True),
-    # {"ticket_fields": [...], "ticket_forms": [...], "organizations": [...]} as the API returned them.
-    Column("body", Text, nullable=False),
-    Column("fetched_at", UTCDateTime, nullable=False),
-)
 
 Fetch = Callable[[], dict[str, Any]]
 
@@ -155,7 +146,6 @@ class AccountMetadata:
         self._thread: threading.Thread | None = None
         self.refreshes = 0
         if engine is not None:
-            self._create_table()
             self._load()
         if self._account is None and seed is not None:
             self._account = Account.from_api(seed, code_from)
@@ -233,13 +223,6 @@ class AccountMetadata:
     # -- the cache ----------------------------------------------------------------
     def _stale(self) -> bool:
         return self._fetched_at is None or self.clock() - self._fetched_at >= self.ttl
-
-    def _create_table(self) -> None:
-        assert self.engine is not None
-        try:
-            cache_metadata.create_all(self.engine, checkfirst=True)
-        except SQLAlchemyError as exc:
-            log.warning("zendesk metadata: cannot create the cache table: %s", exc)
 
     def _load(self) -> None:
         assert self.engine is not None

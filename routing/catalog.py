@@ -120,13 +120,15 @@ class Catalog:
         fields = {f.id: f for f in (TicketField.from_api(raw) for raw in ticket_fields)}
         return cls(fields, tuple(TicketForm.from_api(raw) for raw in ticket_forms))
 
-    def field(self, ref: int | str) -> TicketField | None:
-        """A field by id, or by title / portal title (folded); active ones win over inactive."""
+    def field(self, ref: int | str, prefer: Iterable[int] = ()) -> TicketField | None:
+        """A field by id, or by title / portal title (folded).  When several share
+        a title: active ones first, then those in `prefer` (the form's fields)."""
         if isinstance(ref, int):
             return self.fields.get(ref)
         wanted = fold(ref)
+        preferred = set(prefer)
         found = [f for f in self.fields.values() if wanted in (fold(f.title), fold(f.title_in_portal))]
-        found.sort(key=lambda f: (not f.active, fold(f.title) != wanted, f.id))
+        found.sort(key=lambda f: (not f.active, f.id not in preferred, fold(f.title) != wanted, f.id))
         return found[0] if found else None
 
     def form(self, ref: int | str | None) -> TicketForm | None:

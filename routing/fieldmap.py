@@ -158,12 +158,14 @@ def map_fields(
         if fid not in targets.setdefault(name, []):
             targets[name].append(fid)
     mapper = _Mapper(catalog, cfg, form, written, out)
+    by_id = {(name, fid) for name, fid in (field_ids or {}).items()}
     for name, refs in targets.items():
         value = written.get(name)
         if value in (None, "", []):
             continue
         for ref in refs:
-            mapper.one(name, ref, value, where.get(name, ""))
+            # An id from [zendesk.custom_fields] is sent even off the form: the operator named it.
+            mapper.one(name, ref, value, where.get(name, ""), any_form=(name, ref) in by_id)
     if form is not None:
         _hide(out, catalog, form, cfg)
     _list_unmatched(out, catalog, cfg)
@@ -190,13 +192,13 @@ class _Mapper:
                  out: FieldMapping) -> None:
         self.catalog, self.cfg, self.form, self.written, self.out = catalog, cfg, form, written, out
 
-    def one(self, portal: str, ref: FieldRef, value: Any, where: str) -> None:
-        target = self.catalog.field(ref)
+    def one(self, portal: str, ref: FieldRef, value: Any, where: str, *, any_form: bool = False) -> None:
+        target = self.catalog.field(ref, self.form.field_ids if self.form else ())
         label = f"{value!r}" + (f" ({where})" if where else "")
         if target is None:
             self.out.reasons.append(f"{portal} {label}: no Zendesk ticket field {ref!r}; not sent")
             return
-        if self.form is not None and target.id not in self.form.field_ids:
+        if self.form is not None and target.id not in self.form.field_ids and not any_form:
             self.out.reasons.append(f"{portal} {label}: field {target.title!r} is not on form {self.form.name!r}; "
                                     "not sent")
             return

@@ -16,7 +16,7 @@ from ingest.cli import main
 from ingest.emulator import Emulator
 from ingest.settings import load_settings
 from tests.dovecot import DovecotServer, dovecot, dovecot_server, service_env  # noqa: F401
-from tests.zendesk_fixtures import zendesk_emulator  # noqa: F401 - the fixture
+from tests.zendesk_fixtures import portal_data, zendesk_emulator  # noqa: F401 - the fixture
 
 pytestmark = pytest.mark.dovecot
 
@@ -40,6 +40,8 @@ def line(out: str, name: str) -> str:
 
 @pytest.fixture
 def env(dovecot: DovecotServer, zendesk_emulator: Emulator, tmp_path: Path) -> dict[str, str]:
+    # The portal's fields, form and organizations, as [routing.fields] maps them by title.
+    zendesk_emulator.seed_portal(portal_data())
     return service_env(dovecot, zendesk_emulator.url, tmp_path)
 
 
@@ -61,6 +63,9 @@ def test_passes_against_dovecot_and_the_emulator(
     assert "admin" in line(out, "zendesk.role")
     assert "'Suporte RM' exists" in line(out, "zendesk.groups")
     assert "'Produto'" in line(out, "zendesk.custom_fields")
+    assert "'Suporte Técnico' (id 9001): 15 fields, 4 end_user conditions" in line(out, "zendesk.form")
+    assert "module → 'Módulo' (id 360012, tagger, 14 options): found" in line(out, "zendesk.fields")
+    assert "11 organizations, 11 with a code (codigo_cliente)" in line(out, "zendesk.organizations")
     assert "created at the first start" in line(out, "ledger.open")
     # Without side effects: the ledger was not created, no folder was made, nothing posted.
     assert not (tmp_path / "ledger.sqlite3").exists()
@@ -154,3 +159,17 @@ def test_a_crashing_check_is_a_failure_line_not_a_traceback(tmp_path: Path) -> N
     results = list(run_checks(settings, [check_boom, check_fine]))
     assert [(r.name, r.status) for r in results] == [("test_check.boom", "fail"), ("x.fine", "ok"), ("x.bad", "fail")]
     assert "RuntimeError: kaboom" in results[0].detail
+
+
+def test_a_mapped_field_missing_from_the_account_is_named(
+    env: dict[str, str], monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    Path(env["BSO_INGEST_CONFIG"]).write_text('[routing.fields.map]\nmodule = "Modulo RM"\nproduct = "Produto"\n'
+                                              'bso = 360014\n', encoding="utf-8")
+    code, out = check(env, monkeypatch, capsys)
+    assert code == 1
+    fields = line(out, "zendesk.fields")
+    assert "FAIL zendesk.fields: module → 'Modulo RM': missing (no such ticket field)" in fields
+    assert "product → 'Produto' (id 360011, tagger, 6 options): found" in fields
+    assert "bso → 'Direciona atendimento para BSO' (id 360014, checkbox): found" in fields
+    assert "fix: set [routing.fields.map] module to the title or id of a ticket field" in out

@@ -3,12 +3,16 @@ the ledger database, refreshed on a TTL, and still there after a restart with
 Zendesk down."""
 from __future__ import annotations
 
-from sqlalchemy import create_engine
-
 from ingest.emulator import Faults
+from ingest.ledger import Ledger
 from ingest.zendesk import ZendeskClient
 from ingest.zendesk_meta import AccountMetadata, fetch_account
 from tests.zendesk_fixtures import emulator_settings, portal_data, portal_emulator  # noqa: F401
+
+
+def create_engine(url: str):
+    """The ledger database, migrated (revision 0003 makes the cache table)."""
+    return Ledger.from_url(url).engine
 
 
 def client_for(emu) -> ZendeskClient:

@@ -31,7 +31,7 @@ log = logging.getLogger(__name__)
 
 Status = Literal["ok", "fail", "skip"]
 
-MODULES = ("ingest.checks.ledger", "ingest.checks.imap", "ingest.checks.zendesk")
+MODULES = ("ingest.checks.ledger", "ingest.checks.imap", "ingest.checks.zendesk", "ingest.checks.fields")
 
 
 @dataclass(frozen=True)
