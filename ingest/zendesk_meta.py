@@ -37,7 +37,7 @@ from urllib.parse import parse_qsl, urlsplit
 from sqlalchemy import Engine, insert, select, update
 from sqlalchemy.exc import SQLAlchemyError
 
-from ingest.errors import ZendeskError, ZendeskRejected
+from ingest.errors import ZendeskRejected
 from ingest.ledger import zendesk_metadata
 from ingest.zendesk import Budget, ZendeskClient
 from routing.account import Account
@@ -169,15 +169,16 @@ class AccountMetadata:
 
     # -- what the pipeline calls ------------------------------------------------
     def start(self) -> None:
-        """At start: with no copy at all, fetch now (the first ticket needs it); a
-        stale cached copy is refreshed like any other (Zendesk down: it is kept)."""
-        if self.fetch is not None and self._account is None:
-            self.refresh()
-        else:
-            self.account()
+        """At start: fetch in the background, so the service is up (and stoppable)
+        at once; the first ticket waits for it only when there is no copy at all."""
+        self.account(wait=False)
 
-    def account(self) -> Account | None:
-        """The snapshot to route with; starts a refresh when it is stale."""
+    def account(self, *, wait: bool = True) -> Account | None:
+        """The snapshot to route with; starts a refresh when it is stale.
+
+        With no copy at all (first start, empty cache) the caller waits for the
+        fetch, bounded by its retry budget: routing without the catalogue
+        would send the ticket without its fields."""
         if self.fetch is not None and self._stale() and self.clock() >= self._next_try:
             if not self.background:
                 self.refresh()
@@ -187,6 +188,8 @@ class AccountMetadata:
                     if not running:
                         self._thread = threading.Thread(target=self.refresh, name="zendesk-metadata", daemon=True)
                         self._thread.start()
+        if wait and self._account is None and self._thread is not None:
+            self._thread.join(FETCH_BUDGET_SECONDS + 5)
         return self._account
 
     @property
@@ -199,7 +202,7 @@ class AccountMetadata:
         try:
             data = self.fetch()
             account = Account.from_api(data, self.code_from)
-        except (ZendeskError, ValueError, KeyError, TypeError) as exc:
+        except Exception as exc:  # noqa: BLE001 - any failure (Zendesk, a stop, a bad answer) keeps the old copy
             self._next_try = self.clock() + self._pause
             log.warning("zendesk metadata: refresh failed, keeping the %s; next try in %.0fs: %s",
                         "cached copy" if self._account is not None else "empty catalogue", self._pause, exc)
