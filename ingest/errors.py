@@ -22,11 +22,28 @@ class ZendeskError(IngestError):
 
 
 class ZendeskAuthError(ZendeskError):
-    """401/403: credentials are wrong; ingesting further is pointless, stop."""
+    """401 anywhere, or 403 on users/me: our credentials are wrong; ingesting further is pointless, stop."""
 
 
 class ZendeskRejected(ZendeskError):
     """400/422: Zendesk refused this request; retrying can't help, quarantine."""
+
+
+class ZendeskForbidden(ZendeskRejected):
+    """403 on one record (a ticket in a brand or group our agent may not see or
+    update): about this message, not our credentials (those fail on users/me)."""
+
+
+class TicketRefused(ZendeskError):
+    """The ticket a reply threads into cannot take it: `why` is forbidden (403),
+    gone (404, deleted), closed, or merged (`merged_into` when Zendesk says where)."""
+
+    def __init__(self, ticket_id: int, why: str, message: str, *, merged_into: int | None = None,
+                 status: int | None = None) -> None:
+        super().__init__(message, status)
+        self.ticket_id = ticket_id
+        self.why = why
+        self.merged_into = merged_into
 
 
 class ZendeskUnavailable(ZendeskError):

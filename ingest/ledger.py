@@ -132,6 +132,9 @@ messages = Table(
     # NULL when nobody does (new rows always get one; record/fail clear it).
     Column("lease_owner", String(MAX_OWNER), nullable=True),
     Column("lease_expires", UTCDateTime, nullable=True),
+    # Another message claimed earlier with this Message-ID but other content
+    # (its key): a collision, which threading never follows.
+    Column("collides_with", String(128), nullable=True),
     Index("ix_messages_sender_claimed_at", "sender", "claimed_at"),
     Index("ix_messages_state_updated_at", "state", "updated_at"),
 )
@@ -166,6 +169,7 @@ class Row:
     finished_at: datetime | None
     lease_owner: str | None = None
     lease_expires: datetime | None = None
+    collides_with: str | None = None
 
     @property
     def final(self) -> bool:
@@ -340,6 +344,8 @@ class Ledger:
         }
         with self._begin("claim", key) as conn:
             fresh = self._insert_new(conn, values)
+            if fresh and values["message_id"]:
+                self._note_collision(conn, key, values["message_id"])
             if not fresh and ref:
                 conn.execute(update(messages).where(messages.c.key == key).values(source_ref=_text(ref)))
             row = self._get(conn, key)
@@ -445,21 +451,26 @@ class Ledger:
     def ticket_for_message_ids(self, ids: list[str]) -> int | None:
         """The ticket of a message whose Message-ID is one of `ids` (threading).
 
-        `ids` are In-Reply-To/References values, brackets optional.  Only rows
-        with a ticket count; the most recently finished one wins.
+        `ids` are In-Reply-To/References values, brackets optional, in order
+        of preference: the first id that has a ticket wins.  Only rows with a
+        ticket count, never a collision; among rows sharing one Message-ID the
+        first claimed wins, so a later mail reusing the id cannot redirect
+        replies to its own ticket.
         """
-        wanted = sorted({mid for mid in (normalize_message_id(i) for i in ids) if mid})
-        if not wanted:
+        order = [mid for mid in dict.fromkeys(normalize_message_id(i) for i in ids) if mid]
+        if not order:
             return None
         query = (
-            select(messages.c.ticket_id)
-            .where(messages.c.message_id.in_(wanted), messages.c.ticket_id.is_not(None))
-            .order_by(messages.c.updated_at.desc())
-            .limit(1)
+            select(messages.c.message_id, messages.c.ticket_id)
+            .where(messages.c.message_id.in_(order), messages.c.ticket_id.is_not(None),
+                   messages.c.collides_with.is_(None))
+            .order_by(messages.c.claimed_at, messages.c.key)
         )
-        with self._connect("ticket_for_message_ids", ",".join(wanted)) as conn:
-            ticket = conn.execute(query).scalar_one_or_none()
-        return None if ticket is None else int(ticket)
+        first: dict[str, int] = {}
+        with self._connect("ticket_for_message_ids", ",".join(order)) as conn:
+            for mid, ticket in conn.execute(query):
+                first.setdefault(mid, int(ticket))
+        return next((first[mid] for mid in order if mid in first), None)
 
     def count_from_sender(self, sender: str, since: datetime) -> int:
         """Messages from `sender` claimed at or after `since` (rate guard).
@@ -509,6 +520,21 @@ class Ledger:
             log.info("took over the claim of %s from %s (lease expired or its process is gone)",
                      row.key, row.lease_owner)
         return bool(result.rowcount)
+
+    @staticmethod
+    def _note_collision(conn: Connection, key: str, message_id: str) -> None:
+        """A new row whose Message-ID an earlier, different message has: record and log it (once)."""
+        earlier = conn.execute(
+            select(messages.c.key)
+            .where(messages.c.message_id == message_id, messages.c.key != key, messages.c.collides_with.is_(None))
+            .order_by(messages.c.claimed_at, messages.c.key)
+            .limit(1)
+        ).scalar_one_or_none()
+        if earlier is None:
+            return
+        conn.execute(update(messages).where(messages.c.key == key).values(collides_with=earlier))
+        log.warning("Message-ID collision: %s was already used by another message (key %s) with other content;"
+                    " key %s will never steer a reply into a ticket", message_id, earlier, key)
 
     @staticmethod
     def _held(lease: Lease) -> tuple[Any, ...]:

@@ -52,6 +52,7 @@ from typing import TYPE_CHECKING, Any
 from ingest.errors import (
     IngestError,
     LeaseLost,
+    TicketRefused,
     ZendeskAuthError,
     ZendeskError,
     ZendeskOutage,
@@ -63,7 +64,7 @@ from ingest.leases import Lease, keep_alive
 from ingest.ledger import Claim, Ledger, raw_key
 from ingest.outcomes import Deferred, Final, Outcome, Quarantined, Skipped
 from ingest.source import RawMessage
-from ingest.threading import Thread, find_thread, mention_tags
+from ingest.replies import Thread, find_thread, mention_tags, refusal_fallback
 from ingest.trust import MissingLog, Trust, judge
 from ingest.zendesk import ZendeskClient
 from parsers import Email, ParseError, parse
@@ -263,24 +264,35 @@ class Pipeline:
             # Every threading path passes the sender-authentication policy.
             thread = trust.allow_thread(email, found)
             blocked = found if thread is None else None
-            if thread is not None and thread.action == "comment":
-                email = self._outgoing(email)
-                # Comments carry no Idempotency-Key: a claim that was tried
-                # before (a crash after Zendesk took the comment) checks first.
-                commented = self._sink_call(
-                    "comment", lambda: self.sink.comment(email, thread.ticket_id, lookup_first=not claim.fresh)
-                )
+            for _ in range(2):  # a merged ticket's target may refuse too; then no further hop
+                if thread is None or thread.action != "comment":
+                    break
+                target, outgoing = thread.ticket_id, self._outgoing(email)
+                try:
+                    # A claim tried before (a crash after Zendesk took the
+                    # comment) looks for the comment's marker first.
+                    commented = self._sink_call(
+                        "comment", lambda: self.sink.comment(outgoing, target, lookup_first=not claim.fresh)
+                    )
+                except TicketRefused as refused:
+                    # About this ticket, not the service: a follow-up, the merge
+                    # target or a new ticket, tagged with why.
+                    log.warning("%s: %s", _where(msg, email), refused)
+                    thread = refusal_fallback(refused, email)
+                    continue
                 self._note(commented, trust, None)
                 return commented
+            if thread is not None and thread.action == "comment":
+                thread = refusal_fallback(TicketRefused(thread.ticket_id, "forbidden", thread.reason), email)
             ticket_route = self._stage("route", self.stages.route, email, settings, self.account())
             if trust.tags:
                 ticket_route = ticket_route.model_copy(update={"tags": [*ticket_route.tags, *trust.tags]})
-            if thread is None:
-                # A subject naming a ticket we did not thread into (a stranger's
-                # mail, say): tag the new ticket with the number it mentioned.
-                mentions = mention_tags(email, settings)
-                if mentions:
-                    ticket_route = ticket_route.model_copy(update={"tags": [*ticket_route.tags, *mentions]})
+            extra = list(thread.tags) if thread is not None else mention_tags(email, settings)
+            if extra:
+                # A reply we did not thread (a stranger's, one Zendesk refused),
+                # or a subject naming a ticket: tag the new ticket with it.
+                ticket_route = ticket_route.model_copy(update={"tags": list(dict.fromkeys([*ticket_route.tags,
+                                                                                          *extra]))})
             # Past the Idempotency-Key lifetime a retry could duplicate the
             # ticket; look it up by external_id before creating.
             lookup_first = not claim.fresh and now - claim.claimed_at > IDEMPOTENCY_WINDOW

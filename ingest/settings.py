@@ -136,6 +136,17 @@ class ThreadingSettings(Section):
     subject_patterns: list[str] = Field(
         default_factory=lambda: [r"\[BSO #(\d+)\]", r"\bTicket #(\d+)\b", r"\bChamado:? #?(\d+)\b"]
     )
+    # Who may write into a ticket by answering it (headers or subject): its
+    # requester and CCs always; also someone in the requester's Zendesk
+    # organization, or with the requester's mail domain, when these are on.
+    allow_same_organization: bool = True
+    allow_same_domain: bool = True
+    # Domains anyone can have an address at: sharing one proves nothing.
+    public_domains: list[str] = Field(default_factory=lambda: [
+        "gmail.com", "googlemail.com", "hotmail.com", "outlook.com", "live.com", "msn.com", "yahoo.com",
+        "yahoo.com.br", "icloud.com", "me.com", "aol.com", "proton.me", "protonmail.com", "gmx.com", "uol.com.br",
+        "bol.com.br", "terra.com.br", "ig.com.br", "globo.com", "globomail.com", "zipmail.com.br",
+    ])
 
 
 class _TomlSource(PydanticBaseSettingsSource):

@@ -12,15 +12,16 @@ import hashlib
 import json
 import logging
 import random
+import re
 import sys
 from dataclasses import dataclass, field
 from typing import IO, TYPE_CHECKING, Any, Protocol
 from urllib.parse import urlencode
 
 from ingest import tickets
-from ingest.errors import ZendeskAuthError, ZendeskError, ZendeskRejected
+from ingest.errors import TicketRefused, ZendeskAuthError, ZendeskError, ZendeskForbidden, ZendeskRejected
 from ingest.outcomes import Commented, Created
-from ingest.zendesk import AmbiguousFailure, Budget, ZendeskClient
+from ingest.zendesk import AmbiguousFailure, Budget, Retry, UpdateConflict, ZendeskClient
 from parsers.model import Email
 from routing.model import Route
 
@@ -38,6 +39,13 @@ class TicketInfo:
     status: str  # new | open | pending | hold | solved | closed
     requester_email: str
     cc_emails: list[str] = field(default_factory=list)
+    organization_id: int | None = None
+    tags: list[str] = field(default_factory=list)
+
+    @property
+    def merged(self) -> bool:
+        """Closed by an agent's merge into another ticket (Zendesk tags it so)."""
+        return self.status == "closed" and MERGED_TAG in self.tags
 
 
 class Sink(Protocol):
@@ -53,15 +61,26 @@ class Sink(Protocol):
         ...
 
     def comment(self, email: Email, ticket_id: int, *, lookup_first: bool = False) -> Commented:
-        """Adds `email` as a public comment authored by its sender.
+        """Adds `email` as a public comment authored by its sender, at most once.
 
-        `lookup_first`: an earlier try may have landed before a crash (comments
-        have no Idempotency-Key), so check the ticket's newest comments first.
+        `lookup_first`: an earlier try may have landed before a crash, so look
+        for our marker in the ticket's audits before posting.  Raises
+        TicketRefused when the ticket cannot take the comment (403, deleted,
+        closed, merged), besides the errors `create` raises.
         """
         ...
 
     def ticket(self, ticket_id: int) -> TicketInfo | None:
-        """The ticket's status, requester and CCs; None when it does not exist."""
+        """The ticket's status, requester, CCs and organization; None when it does
+        not exist.  Raises ZendeskForbidden when our agent may not see it."""
+        ...
+
+    def merge_target(self, ticket_id: int) -> int | None:
+        """The ticket a merged ticket was merged into, when Zendesk says."""
+        ...
+
+    def organization_of(self, address: str) -> int | None:
+        """The organization of the user with this address; None for none or no such user."""
         ...
 
     def note(self, ticket_id: int, body: str) -> None:
@@ -69,8 +88,16 @@ class Sink(Protocol):
         ...
 
 
-# How many of a ticket's newest comments to check for one we may have added.
-_RECENT_COMMENTS = 5
+# The tag Zendesk puts on a ticket closed by merging it into another.
+MERGED_TAG = "closed_by_merge"
+# The update's `metadata` key naming the message a comment came from: Zendesk
+# keeps it in the audit's metadata.custom, which nobody but the API sees.
+MARKER_KEY = "bso_ingest_key"
+# Zendesk shows updated_at (our updated_stamp) to the second: an update that
+# may still land must be a second older than a retry, or the retry's own
+# update could leave the ticket with the very stamp the late one carries.
+STAMP_RESOLUTION = 1.0
+_MERGED_INTO = re.compile(r"merged into (?:request|ticket) #(\d+)", re.IGNORECASE)
 
 
 class ZendeskSink:
@@ -80,15 +107,13 @@ class ZendeskSink:
     lookups (Zendesk makes the requester and CC users from their addresses).
     With `lookup_first`, one GET by external_id comes first.
 
-    Comments: Zendesk's email channel makes the sender the *updater* of the
-    ticket (the "current user" triggers test): status goes back to open,
-    "comment from end user" triggers fire, and the sender is not notified of
-    their own words.  The Requests API with `X-On-Behalf-Of: <sender>` gives
-    exactly that, so it is used whenever we hold an OAuth token (impersonation
-    needs one with the `impersonate` scope).  With an API token, or when
-    Zendesk refuses to impersonate this sender, we set `comment.author_id` on
-    a Tickets API update: the comment is the sender's, but the updater is our
-    API agent, so triggers see an agent update (no automatic reopen).
+    Comments go through the Tickets API as a public comment with
+    `author_id` = the sender, `safe_update` + `updated_stamp`, and our marker
+    in the update's `metadata` (see `comment`): the only documented way to
+    make a retried write land at most once.  The Requests API with
+    `X-On-Behalf-Of` (the sender as updater) has neither, so it is not used; a
+    pending, on-hold or solved ticket is set back to open explicitly instead,
+    as an emailed reply would.
     """
 
     def __init__(self, client: ZendeskClient, settings: "Settings") -> None:
@@ -134,48 +159,112 @@ class ZendeskSink:
         return ""
 
     def comment(self, email: Email, ticket_id: int, *, lookup_first: bool = False) -> Commented:
+        """One public comment authored by the sender, landed at most once.
+
+        Each PUT carries `safe_update` with the `updated_at` read just before
+        it, so Zendesk applies at most one of our tries: once one lands the
+        ticket's stamp moves and every other try is refused with 409.  After
+        a timeout, a dropped connection or a 409, the ticket's audits are read
+        for our marker (`metadata.custom.bso_ingest_key`) and the comment is
+        posted again only when it is absent.  A late-landing try is refused
+        by its old stamp (see STAMP_RESOLUTION).
+        """
         budget = self.client.budget(f"comment on #{ticket_id} from {_name(email)}")
         plan = tickets.plan(email, None, self.settings)
         sender = email.requester.email
-        if lookup_first and self._landed(ticket_id, sender, tickets.comment_payload(email, plan, None)["body"], budget):
-            return Commented(ticket_id=ticket_id, reason="found among the ticket's comments")
-        impersonate = self.client.uses_oauth
         author_id: int | None = None
+        look = lookup_first
+        # Client clock when the stamp of the last try that may still land was read.
+        maybe_landing_at: float | None = None
         while True:
-            if not impersonate and author_id is None:
+            if maybe_landing_at is not None:
+                rest = maybe_landing_at + STAMP_RESOLUTION - self.client.clock()
+                if rest > 0:
+                    self.client.sleep(rest)
+            ticket = self._current(ticket_id, budget)
+            read_at = self.client.clock()
+            if look and self._landed(ticket_id, email.key, budget):
+                return Commented(ticket_id=ticket_id, reason="found by its marker in the ticket's audits")
+            if ticket["status"] == "closed":
+                raise self._closed(ticket, budget)
+            if author_id is None:
                 author_id = self.client.user_id(sender, email.requester.name, budget)
             # Fresh uploads on every try: a comment that landed used the token up.
             token, sent = self._upload(plan, budget)
-            comment = tickets.comment_payload(email, sent, token)
+            update: dict[str, Any] = {
+                "comment": {**tickets.comment_payload(email, sent, token), "public": True, "author_id": author_id},
+                "metadata": {MARKER_KEY: email.key},
+                "safe_update": True,
+                "updated_stamp": ticket["updated_at"],
+            }
+            if ticket["status"] in REOPENED_BY_REPLY:
+                # As the email channel does when the customer answers.
+                update["status"] = "open"
             try:
-                if impersonate:
-                    answer = self.client.put(f"/api/v2/requests/{ticket_id}.json", {"request": {"comment": comment}},
-                                             budget, headers={"X-On-Behalf-Of": sender})
-                else:
-                    body = {"ticket": {"comment": {**comment, "public": True, "author_id": author_id}}}
-                    answer = self.client.put(f"/api/v2/tickets/{ticket_id}.json", body, budget)
+                answer = self.client.put(f"/api/v2/tickets/{ticket_id}.json", {"ticket": update}, budget)
             except AmbiguousFailure as exc:
-                if self._landed(ticket_id, sender, comment["body"], budget):
-                    break
+                look, maybe_landing_at = True, read_at
                 budget.wait(exc.retry)
                 continue
-            except ZendeskAuthError as exc:
-                # 403 for this one user (not impersonable, or the token lacks
-                # the impersonate scope): still add their comment, as author_id.
-                # A 401 means bad credentials and stops everything.
-                if not impersonate or exc.status != 403:
-                    raise
-                log.warning("zendesk: impersonating %s refused (%s); commenting with author_id", sender, exc)
-                impersonate = False
+            except UpdateConflict as exc:
+                # Ours may have landed (a try we gave up on), or someone else
+                # changed the ticket: look, then try with the new stamp.
+                look = True
+                budget.wait(Retry(str(exc)))
                 continue
-            if answer is None and impersonate:
-                # The Requests API hides tickets the user is not on; try as agent.
-                impersonate = False
-                continue
+            except ZendeskForbidden as exc:
+                raise TicketRefused(ticket_id, "forbidden", f"comment on #{ticket_id} refused: {exc}",
+                                    status=403) from exc
+            except ZendeskRejected as exc:
+                if _closed_details(exc.details):
+                    # Closed between our read and the PUT.
+                    raise self._closed(self._current(ticket_id, budget), budget) from exc
+                raise
             if answer is None:
-                raise ZendeskRejected(f"comment on #{ticket_id} from {_name(email)}: no such ticket", 404)
-            break
-        return Commented(ticket_id=ticket_id, reason=_left_out(sent))
+                raise TicketRefused(ticket_id, "gone", f"ticket #{ticket_id} no longer exists (404)", status=404)
+            return Commented(ticket_id=ticket_id, reason=_left_out(sent))
+
+    def _current(self, ticket_id: int, budget: Budget) -> dict[str, Any]:
+        """The ticket as it is now; TicketRefused when gone or hidden from us."""
+        try:
+            found = self.client.show_ticket(ticket_id, budget)
+        except ZendeskForbidden as exc:
+            raise TicketRefused(ticket_id, "forbidden", f"ticket #{ticket_id} is not visible to our agent: {exc}",
+                                status=403) from exc
+        if found is None:
+            raise TicketRefused(ticket_id, "gone", f"ticket #{ticket_id} no longer exists (404)", status=404)
+        return found[0]
+
+    def _closed(self, ticket: dict[str, Any], budget: Budget) -> TicketRefused:
+        ticket_id = int(ticket["id"])
+        if MERGED_TAG in ticket.get("tags", []):
+            target = self._merge_target(ticket_id, budget)
+            where = f" into #{target}" if target is not None else ""
+            return TicketRefused(ticket_id, "merged", f"ticket #{ticket_id} was merged{where}", merged_into=target)
+        return TicketRefused(ticket_id, "closed", f"ticket #{ticket_id} is closed")
+
+    def _merge_target(self, ticket_id: int, budget: Budget) -> int | None:
+        """Where a merged ticket went: the merge audit's via.source.to, else its closing note."""
+        for audit in self.client.audits(ticket_id, budget) or []:
+            source = (audit.get("via") or {}).get("source") or {}
+            target = (source.get("to") or {}).get("ticket_id") if source.get("rel") == "merge" else None
+            if isinstance(target, int):
+                return target
+            for event in audit.get("events", []):
+                found = _MERGED_INTO.search(str(event.get("body") or "")) if event.get("type") == "Comment" else None
+                if found:
+                    return int(found.group(1))
+        return None
+
+    def merge_target(self, ticket_id: int) -> int | None:
+        return self._merge_target(ticket_id, self.client.budget(f"merge target of #{ticket_id}"))
+
+    def organization_of(self, address: str) -> int | None:
+        budget = self.client.budget(f"organization of {address}")
+        answer = self.client.request("GET", "/api/v2/users/search.json", budget, params={"query": f"email:{address}"})
+        users = (answer or {}).get("users") or []
+        org = users[0].get("organization_id") if users else None
+        return int(org) if isinstance(org, int) else None
 
     def _upload(self, plan: tickets.Plan, budget: Budget) -> tuple[str | None, tickets.Plan]:
         """Uploads the plan's files; files Zendesk refused move to `left_out`."""
@@ -189,13 +278,10 @@ class ZendeskSink:
             left_out=[*plan.left_out, *(tickets.LeftOut(name, why) for name, why in refused)],
         )
 
-    def _landed(self, ticket_id: int, sender: str, body: str, budget: Budget) -> bool:
-        """Did a comment that failed ambiguously reach the ticket after all?"""
-        comments, users = self.client.comments(ticket_id, budget)
-        return any(
-            c.get("body") == body and users.get(c.get("author_id", 0), {}).get("email", "").lower() == sender.lower()
-            for c in comments[-_RECENT_COMMENTS:]
-        )
+    def _landed(self, ticket_id: int, key: str, budget: Budget) -> bool:
+        """Did a comment of ours for this message reach the ticket?  Its marker says."""
+        audits = self.client.audits(ticket_id, budget) or []
+        return any(((a.get("metadata") or {}).get("custom") or {}).get(MARKER_KEY) == key for a in audits)
 
     def note(self, ticket_id: int, body: str) -> None:
         budget = self.client.budget(f"private note on #{ticket_id}")
@@ -210,7 +296,20 @@ class ZendeskSink:
         ticket, users = found
         requester = users.get(ticket["requester_id"], {}).get("email", "")
         ccs = [users[i]["email"] for i in ticket.get("email_cc_ids", []) if i in users]
-        return TicketInfo(id=int(ticket["id"]), status=ticket["status"], requester_email=requester, cc_emails=ccs)
+        org = ticket.get("organization_id")
+        return TicketInfo(id=int(ticket["id"]), status=ticket["status"], requester_email=requester, cc_emails=ccs,
+                          organization_id=org if isinstance(org, int) else None, tags=list(ticket.get("tags") or []))
+
+
+# Statuses a customer's reply moves back to open, as Zendesk's email channel does.
+REOPENED_BY_REPLY = frozenset({"pending", "hold", "solved"})
+
+
+def _closed_details(details: Any) -> bool:
+    """Zendesk's 422 for an update of a closed ticket (details.status[].error == ClosedTicket)."""
+    if not isinstance(details, dict):
+        return False
+    return any(isinstance(d, dict) and d.get("error") == "ClosedTicket" for d in details.get("status") or [])
 
 
 def _files(plan: tickets.Plan) -> list[tuple[str, str, bytes]]:
@@ -259,6 +358,11 @@ class _PrintingClient(ZendeskClient):
             return {"ticket": {"id": 0}}
         if path.startswith("/api/v2/users/search"):
             return {"users": [{"id": 0}]}
+        shown = re.fullmatch(r"/api/v2/tickets/(\d+)\.json", path)
+        if method == "GET" and shown:
+            # The comment path reads the ticket's stamp first; a dry run has none.
+            ticket = {"id": int(shown.group(1)), "status": "open", "updated_at": "<updated_at>", "tags": []}
+            return {"ticket": ticket, "users": []}
         if method == "GET":
             return None
         return {}

@@ -4,8 +4,13 @@ Retries, within one time budget per operation (`[zendesk] retry_budget_seconds`)
 
 - 429: wait `Retry-After`, then try again.
 - 500/502/503/504, timeouts, connection resets: exponential backoff with jitter.
-- 400/422 raise `ZendeskRejected` with Zendesk's `details`; 401/403 raise
-  `ZendeskAuthError`; a spent budget raises `ZendeskUnavailable`.
+- 400/422 raise `ZendeskRejected` with Zendesk's `details`; 401 (and 403 on
+  users/me, which says the credentials themselves are refused) raise
+  `ZendeskAuthError`; any other 403 is about one record and raises
+  `ZendeskForbidden`; a spent budget raises `ZendeskUnavailable`.
+- 409 on a ticket POST (its Idempotency-Key still in flight) is retried; 409
+  `UpdateConflict` on a `safe_update` PUT raises `UpdateConflict`: the ticket
+  changed since its `updated_at` was read, nothing was applied.
 
 A request that changes something is retried blindly only when that is safe:
 the ticket POST always carries its Idempotency-Key (Zendesk answers a repeat
@@ -35,7 +40,7 @@ from requests.adapters import HTTPAdapter
 from urllib3.exceptions import ConnectTimeoutError, NewConnectionError
 
 from ingest import metrics
-from ingest.errors import ZendeskAuthError, ZendeskRejected, ZendeskUnavailable
+from ingest.errors import ZendeskAuthError, ZendeskForbidden, ZendeskRejected, ZendeskUnavailable
 from ingest.net import is_loopback
 
 if TYPE_CHECKING:
@@ -64,6 +69,10 @@ class AmbiguousFailure(Exception):
     def __init__(self, retry: Retry) -> None:
         super().__init__(retry.reason)
         self.retry = retry
+
+
+class UpdateConflict(Exception):
+    """409 UpdateConflict: a safe_update PUT carried an outdated updated_stamp; nothing changed."""
 
 
 class _KeyReused(Exception):
@@ -240,12 +249,16 @@ class ZendeskClient:
             return None
         if status == 429:
             raise _RetryError(Retry(f"{what}: 429 rate limited", _retry_after(resp.headers.get("Retry-After"))))
+        if status == 409 and isinstance(body, dict) and body.get("error") == "UpdateConflict":
+            raise UpdateConflict(f"{what}: 409 {_describe(body)}")
         if status in RETRY_STATUSES:
             # A 409 means a request with the same Idempotency-Key is still in flight.
             raise _RetryError(Retry(f"{what}: {status}", _retry_after(resp.headers.get("Retry-After")),
                                     ambiguous=status != 409))
-        if status in (401, 403):
+        if status == 401 or (status == 403 and path.startswith("/api/v2/users/me")):
             raise ZendeskAuthError(f"{what}: {status} {_describe(body)} (check [zendesk] credentials)", status, body)
+        if status == 403:
+            raise ZendeskForbidden(f"{what}: 403 {_describe(body)}", status, body)
         if status == 400 and isinstance(body, dict) and body.get("error") == "IdempotentRequestError":
             raise _KeyReused(_describe(body))
         details = body.get("details", body) if isinstance(body, dict) else body
@@ -318,6 +331,12 @@ class ZendeskClient:
             str, Any] | None:
         """One PUT; raises AmbiguousFailure rather than repeating a write that may have landed."""
         return self.request("PUT", path, budget, json=payload, headers=headers, retry_ambiguous=False)
+
+    def audits(self, ticket_id: int, budget: Budget) -> list[dict[str, Any]] | None:
+        """A ticket's audits, newest first (the first page: 100); None when the ticket is gone."""
+        answer = self.request("GET", f"/api/v2/tickets/{ticket_id}/audits.json", budget,
+                              params={"sort_order": "desc"})
+        return None if answer is None else answer.get("audits", [])
 
     def comments(self, ticket_id: int, budget: Budget) -> tuple[list[dict[str, Any]], dict[int, dict[str, Any]]]:
         """(comments, users by id) of a ticket, newest last."""

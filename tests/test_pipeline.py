@@ -20,7 +20,7 @@ from ingest.pipeline import IDEMPOTENCY_WINDOW, Pipeline, Stages, build_pipeline
 from ingest.settings import Settings
 from ingest.sink import TicketInfo
 from ingest.source import RawMessage
-from ingest.threading import Thread
+from ingest.replies import Thread
 from parsers import Email, ParseError, parse
 from routing import Route
 

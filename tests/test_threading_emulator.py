@@ -73,8 +73,8 @@ def test_a_reply_by_header_is_a_public_comment_authored_by_the_sender(pipeline: 
     comment = emulator.tickets[first.ticket_id].comments[-1]
     author = emulator.users[comment.author_id]
     assert comment.public and author.email == "fernanda@agro-exemplo.com.br"
-    # The sender is the updater too (triggers see an end-user update, as for e-mail).
-    assert comment.updater_id == comment.author_id
+    # Posted by our API agent in the sender's name, marked with the message's key.
+    assert "bso_ingest_key" in emulator.tickets[first.ticket_id].audits[-1].custom
 
 
 def test_a_reply_by_subject_from_the_requester_threads(pipeline: Pipeline, emulator: Emulator) -> None:

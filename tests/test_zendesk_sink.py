@@ -8,7 +8,7 @@ import json
 import pytest
 
 from ingest.emulator import DEFAULT_API_TOKEN, DEFAULT_OAUTH_TOKEN, Faults
-from ingest.errors import ZendeskRejected
+from ingest.errors import TicketRefused, ZendeskRejected
 from ingest.outcomes import Commented, Created
 from ingest.sink import DryRunSink, ZendeskSink, build_sink
 from routing.model import Route
@@ -105,21 +105,27 @@ def test_rejected_ticket_raises_with_details(zendesk_emulator):
     assert "via_followup_source_id" in info.value.details
 
 
-def test_comment_with_oauth_uses_requests_api_on_behalf_of_the_sender(zendesk_emulator):
-    sink = sink_for(zendesk_emulator, oauth=True)
+@pytest.mark.parametrize("oauth", [True, False])
+def test_a_comment_is_a_safe_update_marked_with_the_message_key(zendesk_emulator, oauth):
+    sink = sink_for(zendesk_emulator, oauth=oauth)
     tid = sink.create(make_email(1), Route()).ticket_id
     zendesk_emulator.tickets[tid].status = "pending"
+    stamp = zendesk_emulator.tickets[tid].as_json()["updated_at"]
     reply = make_email(1, key="reply-key", body_text="Ainda com erro.", attachments=files(1))
     assert sink.comment(reply, tid) == Commented(ticket_id=tid)
     put = zendesk_emulator.requests[-1]
-    assert (put.method, put.path, put.headers["x-on-behalf-of"]) == ("PUT", f"/api/v2/requests/{tid}.json",
-                                                                     "cliente1@cliente.example")
+    assert (put.method, put.path) == ("PUT", f"/api/v2/tickets/{tid}.json")
+    sent = put.json()["ticket"]
+    assert (sent["safe_update"], sent["updated_stamp"], sent["metadata"]) == (True, stamp,
+                                                                            {"bso_ingest_key": "reply-key"})
     t = zendesk_emulator.tickets[tid]
     c = t.comments[-1]
     assert c.body == "Ainda com erro." and c.public
-    assert c.author_id == c.updater_id == t.requester_id  # the sender updated it, as by email
-    assert t.status == "open"
+    assert c.author_id == t.requester_id
+    assert t.status == "open"  # a customer's answer reopens it, as by e-mail
     assert c.attachments[0].content == reply.attachments[0].content
+    # The marker is where Zendesk keeps it: the update's audit, metadata.custom.
+    assert t.audits[-1].custom == {"bso_ingest_key": "reply-key"}
 
 
 def test_comment_with_api_token_sets_author_id(zendesk_emulator):
@@ -157,9 +163,10 @@ def test_comment_retried_after_a_crash_is_not_posted_twice(zendesk_emulator, oau
     assert zendesk_emulator.tickets[tid].comments[-1].body == "Outro texto."
 
 
-def test_comment_on_missing_ticket_is_rejected(zendesk_emulator):
-    with pytest.raises(ZendeskRejected):
+def test_comment_on_missing_ticket_is_refused_as_gone(zendesk_emulator):
+    with pytest.raises(TicketRefused) as refused:
         sink_for(zendesk_emulator).comment(make_email(1), 4242)
+    assert (refused.value.why, refused.value.ticket_id) == ("gone", 4242)
 
 
 def test_ticket_info(zendesk_emulator):
@@ -205,7 +212,8 @@ def test_dry_run_comment_and_oauth_secret_not_printed(zendesk_emulator):
     assert sink.comment(make_email(1), 12) == Commented(ticket_id=12, reason="dry-run")
     assert sink.ticket(12) is None
     line = json.loads(out.getvalue().splitlines()[-1])
-    assert line["method"] == "PUT" and line["headers"]["X-On-Behalf-Of"] == "cliente1@cliente.example"
+    assert line["method"] == "PUT" and line["url"].endswith("/api/v2/tickets/12.json")
+    assert line["json"]["ticket"]["safe_update"] is True
     assert DEFAULT_OAUTH_TOKEN not in out.getvalue()
     assert zendesk_emulator.requests == []
 
@@ -216,20 +224,20 @@ def test_comment_that_landed_before_the_connection_dropped_is_not_repeated(zende
     zendesk_emulator.set_faults(Faults(reset_after_update_rate=1.0))
     sink.comment(make_email(1, key="r", body_text="chegou?"), tid)
     assert [c.body for c in zendesk_emulator.tickets[tid].comments].count("chegou?") == 1
-    assert [(r.method, r.fault) for r in zendesk_emulator.requests[-2:]] == [("PUT", "reset_after_update"),
-                                                                             ("GET", None)]
+    # After the drop: the ticket, then its audits, where our marker is found.
+    assert [(r.method, r.path.rsplit("/", 1)[-1], r.fault) for r in zendesk_emulator.requests[-3:]] == [
+        ("PUT", f"{tid}.json", "reset_after_update"), ("GET", f"{tid}.json", None), ("GET", "audits.json", None)]
 
 
-def test_comment_falls_back_to_author_id_when_impersonation_is_refused(zendesk_emulator):
+def test_an_agent_answering_by_mail_comments_in_their_name(zendesk_emulator):
     sink = sink_for(zendesk_emulator, oauth=True)
     tid = sink.create(make_email(1), Route()).ticket_id
-    # An agent's address can't be impersonated (403): the comment still lands, as author_id.
     zendesk_emulator.store.add_user("agente@bso.example", "Agente", role="agent")
     sink.comment(make_email(9, key="a", requester={"name": "Agente", "email": "agente@bso.example"},
                             body_text="nota"), tid)
     c = zendesk_emulator.tickets[tid].comments[-1]
     assert zendesk_emulator.users[c.author_id].email == "agente@bso.example"
-    assert [r.status for r in zendesk_emulator.requests if r.method == "PUT"] == [403, 200]
+    assert [r.status for r in zendesk_emulator.requests if r.method == "PUT"] == [200]
 
 
 def test_upload_refused_by_zendesk_leaves_the_file_out_with_a_note(zendesk_emulator):

@@ -19,7 +19,9 @@ TICKET_FIELDS = frozenset({
     "custom_fields", "fields", "due_at", "recipient", "brand_id", "ticket_form_id", "via_followup_source_id",
     "problem_id", "is_public", "metadata", "safe_update", "updated_stamp", "custom_status_id",
 })
-COMMENT_FIELDS = frozenset({"body", "html_body", "public", "uploads", "author_id", "metadata"})
+# A comment's `metadata` is read-only (system data Zendesk fills in): a
+# marker of ours must go in the update's `metadata` (the audit keeps it).
+COMMENT_FIELDS = frozenset({"body", "html_body", "public", "uploads", "author_id"})
 REQUEST_FIELDS = frozenset({"comment", "subject", "email_ccs", "collaborators", "solved"})
 REQUEST_COMMENT_FIELDS = frozenset({"body", "html_body", "uploads"})
 EMAIL_CC_FIELDS = frozenset({"user_id", "user_email", "user_name", "action"})

@@ -1,5 +1,6 @@
-"""Fault injection for the emulator: latency, a rate limit, random 5xx/429 and
-a connection reset after a ticket was created.
+"""Fault injection for the emulator: latency, a rate limit, random 5xx/429, a
+connection reset after a ticket was created, and slow writes that land after
+the client's timeout.
 
 Every random decision comes from one `random.Random(seed)` behind a lock, so a
 client that sends its requests one after another sees the same faults in the
@@ -15,7 +16,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Literal
 
-Fault = Literal["error", "throttle", "rate_limited", "reset_after_create", "reset_after_update"]
+Fault = Literal["error", "throttle", "rate_limited", "reset_after_create", "reset_after_update", "slow_update"]
 
 
 @dataclass
@@ -34,6 +35,13 @@ class Faults:
     reset_after_create_rate: float = 0.0
     # The same for a PUT that adds a comment (tickets or requests API).
     reset_after_update_rate: float = 0.0
+    # A PUT that updates a ticket is held `slow_update_seconds` before it is
+    # processed, then processed anyway: set it past the client's timeout and
+    # the write lands after the client gave up.  The next `slow_updates`
+    # update PUTs are slow, and each one at `slow_update_rate` after those.
+    slow_update_seconds: float = 0.0
+    slow_updates: int = 0
+    slow_update_rate: float = 0.0
     # A real rate limit: at most `rate_limit` requests per `rate_window`
     # seconds, then 429 with Retry-After until the window ends.  0 = off.
     rate_limit: int = 0
@@ -54,6 +62,7 @@ class FaultPlan:
         self._rng = random.Random(self.faults.seed)
         self._window_start = self.clock()
         self._window_count = 0
+        self._slow_left: int | None = None
 
     def configure(self, faults: Faults) -> None:
         with self._lock:
@@ -61,6 +70,7 @@ class FaultPlan:
             self._rng = random.Random(faults.seed)
             self._window_start = self.clock()
             self._window_count = 0
+            self._slow_left = None
 
     def rate_limit_status(self) -> tuple[int, int, int]:
         """(limit, remaining, seconds until the window resets) for X-Rate-Limit headers."""
@@ -93,6 +103,18 @@ class FaultPlan:
     def reset_after_create(self) -> bool:
         with self._lock:
             return self._rng.random() < self.faults.reset_after_create_rate
+
+    def slow_update(self) -> bool:
+        with self._lock:
+            f = self.faults
+            if not f.slow_update_seconds:
+                return False
+            if self._slow_left is None:
+                self._slow_left = f.slow_updates
+            if self._slow_left > 0:
+                self._slow_left -= 1
+                return True
+            return bool(f.slow_update_rate) and self._rng.random() < f.slow_update_rate
 
     def reset_after_update(self) -> bool:
         with self._lock:

@@ -28,7 +28,7 @@ from urllib.parse import parse_qs, urlsplit
 from ingest.emulator import contract
 from ingest.emulator.account import cursor_page
 from ingest.emulator.faults import FaultPlan, Faults
-from ingest.emulator.state import Comment, IdempotentResult, Store, Ticket, User, fingerprint
+from ingest.emulator.state import Audit, Comment, IdempotentResult, Store, Ticket, User, fingerprint, iso
 
 DEFAULT_EMAIL = "agent@example.com"
 DEFAULT_API_TOKEN = "emulator-api-token"
@@ -72,6 +72,8 @@ def _error(status: int, error: str, description: str, details: Any = None) -> _R
 
 
 _CLOSED_DETAILS = {"status": [{"description": "Status: closed prevents ticket update", "error": "ClosedTicket"}]}
+_UPDATE_CONFLICT = ("UpdateConflict", "Safe Update prevented the update due to outdated ticket data."
+                    " Please fetch the latest ticket data and try again.")
 
 
 def _refuse_invalid_update(details: Any, ticket: Any) -> None:
@@ -88,6 +90,7 @@ ROUTES: list[tuple[str, re.Pattern[str], str]] = [
     ("GET", re.compile(rf"/api/v2/tickets/{_ID}"), "show_ticket"),
     ("PUT", re.compile(rf"/api/v2/tickets/{_ID}"), "update_ticket"),
     ("GET", re.compile(r"/api/v2/tickets/(\d+)/comments(?:\.json)?"), "list_comments"),
+    ("GET", re.compile(r"/api/v2/tickets/(\d+)/audits(?:\.json)?"), "list_audits"),
     ("PUT", re.compile(rf"/api/v2/requests/{_ID}"), "update_request"),
     ("GET", re.compile(r"/api/v2/users/search(?:\.json)?"), "search_users"),
     ("POST", re.compile(r"/api/v2/users(?:\.json)?"), "create_user"),
@@ -295,10 +298,18 @@ class Emulator:
             email_cc_ids=[i for i in dict.fromkeys(u.id for u in ccs) if i != requester.id],
             organization_id=organization_id, ticket_form_id=t.get("ticket_form_id"),
         )
-        ticket.comments.append(Comment(store.next_id(), author.id, body, comment.get("public", True), files,
-                                       updater_id=submitter.id))
+        first = Comment(store.next_id(), author.id, body, comment.get("public", True), files, updater_id=submitter.id)
+        ticket.comments.append(first)
+        ticket.audits.append(Audit(store.next_id(), ticket.id, submitter.id, ticket.created_at,
+                                   [{"type": "Create", "field_name": "status", "value": ticket.status},
+                                    self._comment_event(first)], dict(t.get("metadata") or {})))
         store.tickets[ticket.id] = ticket
         return ticket
+
+    @staticmethod
+    def _comment_event(c: Comment) -> dict[str, Any]:
+        return {"id": c.id, "type": "Comment", "author_id": c.author_id, "body": c.body, "public": c.public,
+                "attachments": [a.as_json() for a in c.attachments]}
 
     def _cc_user(self, cc: dict[str, Any]) -> User:
         if "user_id" in cc:
@@ -312,10 +323,13 @@ class Emulator:
                          {field_name: [{"description": f"User {user_id} does not exist", "error": "InvalidValue"}]})
         return user
 
-    def _ticket(self, ticket_id: int) -> Ticket:
+    def _ticket(self, ticket_id: int, *, update: bool = False) -> Ticket:
         ticket = self.store.tickets.get(ticket_id)
         if ticket is None:
             raise _error(404, "RecordNotFound", "Not found")
+        if ticket.forbidden == "none" or (update and ticket.forbidden == "read"):
+            raise _error(403, "Forbidden", "You do not have access to this page. Please contact the account owner"
+                                           " of this help desk for further help.")
         return ticket
 
     def list_tickets(self, req: LoggedRequest, auth: str) -> _Reply:
@@ -332,6 +346,15 @@ class Emulator:
             body["users"] = [self.store.users[i].as_json() for i in dict.fromkeys(ids)]
         return _Reply(200, body)
 
+    def list_audits(self, req: LoggedRequest, auth: str, ticket_id: str) -> _Reply:
+        """Oldest first, as Zendesk lists them; `sort_order=desc` for newest first."""
+        ticket = self._ticket(int(ticket_id))
+        audits = [a.as_json() for a in ticket.audits]
+        if _param(req, "sort_order") == "desc":
+            audits.reverse()
+        return _Reply(200, {"audits": audits[:100], "count": len(audits),
+                            "next_page": None, "previous_page": None})
+
     def list_comments(self, req: LoggedRequest, auth: str, ticket_id: str) -> _Reply:
         ticket = self._ticket(int(ticket_id))
         body: dict[str, Any] = {"comments": [c.as_json() for c in ticket.comments], "count": len(ticket.comments)}
@@ -341,22 +364,59 @@ class Emulator:
         return _Reply(200, body)
 
     def update_ticket(self, req: LoggedRequest, auth: str, ticket_id: str) -> _Reply:
-        ticket = self._ticket(int(ticket_id))
+        ticket = self._ticket(int(ticket_id), update=True)
         t: Any = self._json(req).get("ticket")
         details = contract.check_ticket_update(t, strict=self.strict)
         if isinstance(t, dict):
             self.store.account.check_custom_fields(t.get("custom_fields", []), details)
             self.store.account.check_form(t.get("ticket_form_id"), details)
         _refuse_invalid_update(details, ticket)
+        if t.get("safe_update") in (True, "true") and "updated_stamp" in t and t["updated_stamp"] != iso(
+                ticket.updated_at):
+            # The ticket changed since the caller read it: nothing is applied.
+            raise _error(409, *_UPDATE_CONFLICT)
         updater = self.store.agent
+        events: list[dict[str, Any]] = []
         if "comment" in t:
             c = t["comment"]
             author = self._user(c["author_id"], "comment.author_id") if "author_id" in c else updater
-            self._add_comment(ticket, author, updater, c, public=c.get("public", True))
+            events.append(self._comment_event(self._add_comment(ticket, author, updater, c,
+                                                                public=c.get("public", True))))
         for name in ("status", "priority", "type", "group_id"):
-            if name in t:
+            if name in t and getattr(ticket, name) != t[name]:
+                events.append({"type": "Change", "field_name": name, "value": t[name],
+                               "previous_value": getattr(ticket, name)})
                 setattr(ticket, name, t[name])
-        return _Reply(200, {"ticket": ticket.as_json()})
+        self._audit(ticket, updater, events, t.get("metadata"))
+        return _Reply(200, {"ticket": ticket.as_json(), "audit": ticket.audits[-1].as_json()})
+
+    def _audit(self, ticket: Ticket, updater: User, events: list[dict[str, Any]], custom: Any,
+               via: dict[str, Any] | None = None) -> None:
+        now = max(time.time(), ticket.updated_at)
+        audit = Audit(self.store.next_id(), ticket.id, updater.id, now, events,
+                      dict(custom) if isinstance(custom, dict) else {})
+        if via is not None:
+            audit.via = via
+        ticket.audits.append(audit)
+        ticket.updated_at = now
+
+    def merge(self, source_id: int, target_id: int) -> None:
+        """What an agent's merge does to the source (POST /api/v2/tickets/{target}/merge):
+        it is closed, tagged `closed_by_merge`, and says where it went."""
+        with self.store.lock:
+            source, target = self.store.tickets[source_id], self.store.tickets[target_id]
+            note = Comment(self.store.next_id(), self.store.agent.id,
+                           f"This request was closed and merged into request #{target.id} \"{target.subject}\".",
+                           False, updater_id=self.store.agent.id)
+            source.comments.append(note)
+            source.tags = [*source.tags, "closed_by_merge"]
+            previous, source.status = source.status, "closed"
+            self._audit(source, self.store.agent, [
+                self._comment_event(note),
+                {"type": "Change", "field_name": "status", "value": "closed", "previous_value": previous}],
+                None, via={"channel": "merge", "source": {"from": {}, "to": {"ticket_id": target.id,
+                                                                           "subject": target.subject},
+                                                          "rel": "merge"}})
 
     def update_request(self, req: LoggedRequest, auth: str, ticket_id: str) -> _Reply:
         """The end user's side: with X-On-Behalf-Of the end user is the updater,
@@ -377,19 +437,25 @@ class Emulator:
         r: Any = self._json(req).get("request")
         _refuse_invalid_update(contract.check_request_update(r, strict=self.strict), ticket)
         if "comment" in r:
-            self._add_comment(ticket, user, user, r["comment"], public=True)
+            events = [self._comment_event(self._add_comment(ticket, user, user, r["comment"], public=True))]
             if ticket.status in ("pending", "hold", "solved"):
+                events.append({"type": "Change", "field_name": "status", "value": "open",
+                               "previous_value": ticket.status})
                 ticket.status = "open"
+            self._audit(ticket, user, events, None)
         return _Reply(200, {"request": {"id": ticket.id, "status": ticket.status, "subject": ticket.subject,
                                         "requester_id": ticket.requester_id}})
 
-    def _add_comment(self, ticket: Ticket, author: User, updater: User, c: dict[str, Any], *, public: bool) -> None:
+    def _add_comment(self, ticket: Ticket, author: User, updater: User, c: dict[str, Any], *,
+                     public: bool) -> Comment:
         files, bad = self.store.claim_uploads(c.get("uploads", []))
         if bad:
             raise _error(422, "RecordInvalid", "Record validation errors", {"comment.uploads": [
                 {"description": f"Upload token {tok} is invalid or was used", "error": "InvalidValue"} for tok in bad]})
-        ticket.comments.append(Comment(self.store.next_id(), author.id, c.get("body") or c.get("html_body", ""),
-                                       public, files, updater_id=updater.id))
+        comment = Comment(self.store.next_id(), author.id, c.get("body") or c.get("html_body", ""), public, files,
+                          updater_id=updater.id)
+        ticket.comments.append(comment)
+        return comment
 
     def search_users(self, req: LoggedRequest, auth: str) -> _Reply:
         query = (_param(req, "query") or "").strip()
@@ -498,6 +564,11 @@ class _Handler(BaseHTTPRequestHandler):
             for method, pattern, name in ROUTES:
                 match = pattern.fullmatch(parts.path)
                 if match and method == self.command:
+                    if name in ("update_ticket", "update_request") and emu.plan.slow_update():
+                        # As a real server does, keep working on the write after
+                        # the client gave up on it; the answer goes nowhere.
+                        req.fault = "slow_update"
+                        time.sleep(emu.faults.slow_update_seconds)
                     with emu.store.lock:
                         reply = getattr(emu, name)(req, auth, *match.groups())
                         created = name == "create_ticket" and reply.headers.get("x-idempotency-lookup") != "hit"
@@ -525,10 +596,13 @@ class _Handler(BaseHTTPRequestHandler):
         headers = {"Content-Type": "application/json; charset=utf-8", "Content-Length": str(len(data)),
                    "X-Rate-Limit": str(limit), "X-Rate-Limit-Remaining": str(remaining), "ratelimit-reset": str(reset)}
         headers.update(reply.headers)
-        for name, value in headers.items():
-            self.send_header(name, value)
-        self.end_headers()
-        self.wfile.write(data)
+        try:
+            for name, value in headers.items():
+                self.send_header(name, value)
+            self.end_headers()
+            self.wfile.write(data)
+        except OSError:  # the client gave up (timeout) and closed: the work is done anyway
+            self.close_connection = True
 
     def _drop(self, req: LoggedRequest) -> None:
         """TCP RST with no response: the client can't know the ticket exists."""

@@ -17,6 +17,11 @@ from ingest.emulator.account import AccountConfig
 IDEMPOTENCY_TTL = 2 * 3600.0
 
 
+def iso(at: float) -> str:
+    """A timestamp as Zendesk shows it: UTC, to the second ("2026-03-02T09:00:00Z")."""
+    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(at))
+
+
 @dataclass
 class User:
     id: int
@@ -72,6 +77,27 @@ class Comment:
 
 
 @dataclass
+class Audit:
+    """One update of a ticket (GET /api/v2/tickets/{id}/audits): its events and metadata.
+
+    `custom` holds the `metadata` object the update sent (Zendesk keeps it in
+    the audit's `metadata.custom`; agents never see it, customers neither)."""
+
+    id: int
+    ticket_id: int
+    author_id: int
+    created_at: float
+    events: list[dict[str, Any]] = field(default_factory=list)
+    custom: dict[str, Any] = field(default_factory=dict)
+    via: dict[str, Any] = field(default_factory=lambda: {"channel": "api", "source": {"from": {}, "to": {}, "rel": None}})
+
+    def as_json(self) -> dict[str, Any]:
+        return {"id": self.id, "ticket_id": self.ticket_id, "author_id": self.author_id,
+                "created_at": iso(self.created_at), "events": list(self.events), "via": self.via,
+                "metadata": {"custom": dict(self.custom), "system": {"client": "bso-ingest emulator"}}}
+
+
+@dataclass
 class Ticket:
     id: int
     subject: str
@@ -90,10 +116,18 @@ class Ticket:
     organization_id: int | None = None
     ticket_form_id: int | None = None
     comments: list[Comment] = field(default_factory=list)
+    audits: list[Audit] = field(default_factory=list)
+    created_at: float = field(default_factory=time.time)
+    # Changes with every update; `safe_update` compares it, as shown, to `updated_stamp`.
+    updated_at: float = field(default_factory=time.time)
+    # What the API agent may do here (a restricted brand or group): None (all),
+    # "read" (GET works, updates are refused with 403) or "none" (403 on both).
+    forbidden: str | None = None
 
     def as_json(self) -> dict[str, Any]:
         return {
             "id": self.id, "url": f"/api/v2/tickets/{self.id}.json", "subject": self.subject,
+            "created_at": iso(self.created_at), "updated_at": iso(self.updated_at),
             "description": self.comments[0].body if self.comments else "", "status": self.status,
             "priority": self.priority, "type": self.type, "group_id": self.group_id,
             "requester_id": self.requester_id, "submitter_id": self.submitter_id, "tags": list(self.tags),
