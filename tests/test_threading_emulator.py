@@ -31,7 +31,7 @@ def emulator(zendesk_emulator: Emulator) -> Emulator:
 
 @pytest.fixture
 def pipeline(emulator: Emulator) -> Iterator[Pipeline]:
-    # OAuth: the sink then comments through the Requests API on behalf of the sender.
+    # OAuth or not, comments are Tickets API safe updates in the sender's name.
     settings = emulator_settings(emulator, oauth=True)
     pipe = Pipeline(Ledger.in_memory(), build_sink(settings, sleep=lambda s: None), settings, now=lambda: T0)
     yield pipe

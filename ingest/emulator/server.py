@@ -122,6 +122,8 @@ class Emulator:
         # File extensions (no dot) the account does not accept as uploads
         # (Admin Center > allowed file types).
         self.refused_extensions: set[str] = set()
+        # The API user is suspended: users/me answers 403 (the credentials themselves are refused).
+        self.agent_suspended = False
         self.email, self.api_token, self.oauth_token = email, api_token, oauth_token
         self.store = Store()
         self.plan = FaultPlan(faults or Faults())
@@ -179,6 +181,7 @@ class Emulator:
         """Empty account, empty request log, no faults."""
         self.store.reset()
         self.plan.configure(Faults())
+        self.agent_suspended = False
         with self._log_lock:
             self.requests.clear()
             self.received = 0
@@ -482,6 +485,8 @@ class Emulator:
 
     def show_me(self, req: LoggedRequest, auth: str) -> _Reply:
         # The API user; authenticate() already refused bad credentials with 401.
+        if self.agent_suspended:
+            raise _error(403, "Forbidden", "Your account has been suspended")
         return _Reply(200, {"user": self.store.agent.as_json()})
 
     def show_group(self, req: LoggedRequest, auth: str, group_id: str) -> _Reply:
