@@ -69,6 +69,11 @@ def new_owner() -> str:
     return f"{host_id()}:{os.getpid()}:{secrets.token_hex(8)}"
 
 
+def same_process(owner: str | None) -> bool:
+    """True when `owner` is a claim made by this very process (another worker of it, or an earlier claim)."""
+    return bool(owner) and (owner or "").rpartition(":")[0] == f"{host_id()}:{os.getpid()}"
+
+
 def owner_is_dead(owner: str | None) -> bool:
     """True only when `owner` provably ran here and its process no longer exists."""
     if not owner:
@@ -142,4 +147,5 @@ def keep_alive(ledger: Renewer, lease: Lease, seconds: float, clock: Callable[[]
         thread.join(timeout=max(interval * 2, 5.0))
 
 
-__all__ = ["DEFAULT_LEASE_SECONDS", "Keeper", "Lease", "host_id", "keep_alive", "new_owner", "owner_is_dead"]
+__all__ = ["DEFAULT_LEASE_SECONDS", "Keeper", "Lease", "host_id", "keep_alive", "new_owner", "owner_is_dead",
+           "same_process"]

@@ -16,8 +16,10 @@ Protocol (the pipeline drives it; see ingest/pipeline.py):
   leave the message alone for now.  `renew` extends a lease we hold.
 - `record(lease, ...)` stores the final outcome (created | commented | skipped
   | quarantined) and `fail(lease, ...)` counts a transient failure (the message
-  stays claimed, to be retried); both require our lease, clear it, and raise
-  `LeaseLost` when another process took the message over meanwhile.
+  stays claimed, to be retried); both require our lease and raise `LeaseLost`
+  when another process took the message over meanwhile.  `fail` ends the
+  lease; `record` leaves it to expire, as it covers filing the mail (ack):
+  a final row leased by another live process is `busy` too.
   `abandon` clears our lease and changes nothing else (an error propagates).
 - `release` puts a quarantined message back to `claimed` with 0 attempts
   (quarantine replay).  `claimed_at` is kept on purpose: it tells the pipeline
@@ -68,7 +70,7 @@ from sqlalchemy.pool import StaticPool
 from sqlalchemy.types import TypeDecorator
 
 from ingest.errors import LeaseLost, LedgerError
-from ingest.leases import DEFAULT_LEASE_SECONDS, MAX_OWNER, Lease, new_owner, owner_is_dead
+from ingest.leases import DEFAULT_LEASE_SECONDS, MAX_OWNER, Lease, new_owner, owner_is_dead, same_process
 from ingest.outcomes import Commented, Created, Final, Quarantined, Skipped
 from ingest.redact import redact_url
 
@@ -197,7 +199,8 @@ class Claim:
     says what happened before: a final state means "already done, ack again";
     `claimed` means an earlier try never finished (crash, timeout, deferral).
     `lease` is ours to process the message with; None when it is final or
-    `busy` (another live owner holds it).
+    `busy`: another live owner holds it (an unfinished message), or has just
+    recorded it and is filing it in the source now (a final one).
     """
 
     key: str
@@ -208,15 +211,11 @@ class Claim:
     fresh: bool
     row: Row
     lease: Lease | None = None
+    busy: bool = False
 
     @property
     def final(self) -> bool:
         return self.state in FINAL_STATES
-
-    @property
-    def busy(self) -> bool:
-        """Unfinished, and another process (or worker) holds a live lease on it."""
-        return not self.final and self.lease is None
 
 
 def raw_key(raw: bytes) -> str:
@@ -355,6 +354,14 @@ class Ledger:
         if row is None:  # pragma: no cover - inserted or found in the same transaction
             raise LedgerError(f"claim of {key} vanished")
         lease = Lease(key, owner, expires) if row.lease_owner == owner else None
+        if row.final:
+            # Recorded, and its recorder may be filing it right now: another
+            # process acking too would file the mail twice.  Our own process
+            # acks before it looks again; a dead or expired owner never will.
+            busy = (row.lease_owner is not None and row.lease_expires is not None and row.lease_expires > now
+                    and not same_process(row.lease_owner) and not owner_is_dead(row.lease_owner))
+        else:
+            busy = lease is None
         return Claim(
             key=key,
             state=row.state,
@@ -364,6 +371,7 @@ class Ledger:
             fresh=fresh,
             row=row,
             lease=lease,
+            busy=busy,
         )
 
     def renew(self, lease: Lease, now: datetime, seconds: float = DEFAULT_LEASE_SECONDS) -> Lease | None:
@@ -378,10 +386,13 @@ class Ledger:
         return Lease(lease.key, lease.owner, expires) if result.rowcount else None
 
     def record(self, lease: Lease, outcome: Final, now: datetime) -> None:
-        """Stores the final outcome of a message we hold the lease on, and ends the lease.
+        """Stores the final outcome of a message we hold the lease on.
 
-        Deferred is not final: use `fail`.  Raises LeaseLost when another
-        process took the message over, LedgerError when it was never claimed.
+        The lease stays until it expires: it covers filing the mail in the
+        source (ack) too, so another process finding the outcome leaves the
+        mail to us (`Claim.busy`).  Deferred is not final: use `fail`.
+        Raises LeaseLost when another process took the message over,
+        LedgerError when it was never claimed.
         """
         if outcome.kind not in FINAL_STATES:
             raise ValueError(f"record() takes a final outcome, got {outcome.kind}; use fail() for a deferral")
@@ -395,8 +406,6 @@ class Ledger:
                     reason=_text(outcome.reason) or None,
                     updated_at=now,
                     finished_at=now,
-                    lease_owner=None,
-                    lease_expires=None,
                 )
             )
             if result.rowcount == 0:

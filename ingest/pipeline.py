@@ -182,6 +182,11 @@ class Pipeline:
             lease_seconds=lease_seconds,
         )
         message_id = email.message_id if email else None
+        if claim.final and claim.busy:
+            # Just recorded by another process, which files the mail itself.
+            filing = Deferred("in progress elsewhere: being filed by the process that recorded it")
+            self._log(msg, message_id, key, filing, note=f"lease held until {claim.row.lease_expires}")
+            return filing
         if claim.final:
             recorded = claim.row.outcome()
             if recorded is not None:

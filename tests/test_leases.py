@@ -67,7 +67,8 @@ def test_an_expired_lease_is_taken_over_and_the_old_owner_can_no_longer_record(l
     assert ledger.renew(first, T0 + timedelta(seconds=62)) is None
     ledger.record(later.lease, Created(ticket_id=2), T0 + timedelta(seconds=63))
     row = ledger.get("k")
-    assert (row.state, row.ticket_id, row.lease_owner, row.lease_expires) == ("created", 2, None, None)
+    # The lease outlives the record: it covers filing the mail (ack) too.
+    assert (row.state, row.ticket_id, row.lease_owner) == ("created", 2, later.lease.owner)
 
 
 def test_renew_keeps_a_lease_alive_past_its_first_expiry(ledger: Ledger) -> None:
@@ -82,6 +83,31 @@ def test_a_finished_message_grants_no_lease(ledger: Ledger) -> None:
     ledger.record(claim(ledger, "k").lease, Created(ticket_id=5), T0)
     again = claim(ledger, "k", now=T0 + timedelta(hours=1))
     assert again.final and again.lease is None and not again.busy
+    # Our own process recorded it: it has filed the mail before it looks again.
+    assert not claim(ledger, "k", now=T0 + timedelta(seconds=1)).busy
+
+
+def test_a_message_just_recorded_by_another_live_process_is_busy_until_its_lease_ends(ledger: Ledger,
+                                                                                       ledger_url: str) -> None:
+    # Another process records the outcome and is still alive (filing the mail).
+    script = (
+        "import sys, time; from datetime import datetime, timezone; from ingest.ledger import Ledger\n"
+        "from ingest.outcomes import Created\n"
+        "led = Ledger.from_url(sys.argv[1]); t0 = datetime(2026, 3, 2, 9, 0, tzinfo=timezone.utc)\n"
+        "c = led.claim('k', message_id=None, sender='a@b.example', subject='', ref='', now=t0, lease_seconds=60)\n"
+        "led.record(c.lease, Created(ticket_id=3), t0); print('recorded', flush=True); sys.stdin.read()\n"
+    )
+    child = subprocess.Popen([sys.executable, "-c", script, ledger_url], cwd=REPO, stdin=subprocess.PIPE,
+                             stdout=subprocess.PIPE, text=True)
+    try:
+        assert child.stdout.readline().strip() == "recorded"
+        busy = claim(ledger, "k", now=T0 + timedelta(seconds=30))
+        assert busy.final and busy.busy
+        assert not claim(ledger, "k", now=T0 + timedelta(seconds=61)).busy  # expired: re-ack is ours
+    finally:
+        child.communicate("", timeout=60)
+    # Gone (a crash after recording, before filing): the next run files it at once.
+    assert not claim(ledger, "k", now=T0 + timedelta(seconds=30)).busy
 
 
 def test_abandon_frees_the_message_at_once(ledger: Ledger) -> None:

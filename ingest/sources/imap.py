@@ -288,6 +288,15 @@ class ImapSource:
                     client.uid_expunge([uid])
         except AckError:
             raise
+        except IMAPClientError as exc:
+            if "EXPUNGEISSUED" not in str(exc).upper():
+                self._drop()
+                raise AckError(f"UID {uid} of {source}: moving to {target} failed: {exc}") from exc
+            # RFC 5530: the message is gone from the folder, filed by another
+            # run sharing the inbox (the ledger kept the two from both acting
+            # on it).  Nothing is left to do; the connection is fine.
+            log.info("UID %s of %s was already filed by another client", uid, source)
+            return
         except CONNECTION_ERRORS as exc:
             self._drop()
             raise AckError(f"UID {uid} of {source}: moving to {target} failed: {exc}") from exc
