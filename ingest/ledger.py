@@ -325,9 +325,10 @@ class Ledger:
         """
         owner = new_owner()
         expires = now + timedelta(seconds=lease_seconds)
+        mid = normalize_message_id(message_id)
         values = {
             "key": key,
-            "message_id": normalize_message_id(message_id),
+            "message_id": mid,
             "sender": _text(sender, MAX_SENDER).strip().lower(),
             "subject": _text(subject),
             "source_ref": _text(ref),
@@ -343,8 +344,8 @@ class Ledger:
         }
         with self._begin("claim", key) as conn:
             fresh = self._insert_new(conn, values)
-            if fresh and values["message_id"]:
-                self._note_collision(conn, key, values["message_id"])
+            if fresh and mid:
+                self._note_collision(conn, key, mid)
             if not fresh and ref:
                 conn.execute(update(messages).where(messages.c.key == key).values(source_ref=_text(ref)))
             row = self._get(conn, key)

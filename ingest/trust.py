@@ -25,7 +25,7 @@ from parsers.classify.security import Action, SecuritySettings
 from parsers.model import Email
 
 if TYPE_CHECKING:
-    from ingest.threading import Thread
+    from ingest.replies import Thread
 
 log = logging.getLogger(__name__)
 

@@ -1,8 +1,10 @@
-"""kill -9 at random points while `bso-ingest run` drains 200 messages, ten times.
+"""kill -9 at random points while `bso-ingest run` drains 200 messages and replies, ten times.
 
 Afterwards every message must have ended in exactly one place: one ticket (by
 external_id) in the emulated Zendesk and its mail in Processed, or its mail in
-Skipped or Quarantine.  0 lost, 0 duplicates.  The service runs as a real
+Skipped or Quarantine.  Replies to earlier messages come interleaved with the
+new mail: each must be exactly one comment on its original's ticket.  0 lost,
+0 duplicates.  The service runs as a real
 subprocess against the real Dovecot and the emulator (a thread in this
 process), as in production.
 
@@ -47,6 +49,40 @@ def corpus() -> dict[int, tuple[bytes, str]]:
     return mails
 
 
+def reply(n: int) -> bytes:
+    """support_mail(n)'s customer answering it."""
+    domain = f"empresa{n % 50}.com.br"
+    headers = [
+        f"From: Cliente {n} <cliente{n}@{domain}>",
+        "To: Atendimento BSO RM <atendimento.bsorm@totvs.com.br>",
+        f"Subject: RE: Pedido de suporte {n}",
+        f"Message-ID: <resposta-{n}@{domain}>",
+        f"In-Reply-To: <pedido-{n}@{domain}>",
+        f"References: <pedido-{n}@{domain}>",
+        "Date: Mon, 23 Nov 2026 11:30:00 -0300",
+        "MIME-Version: 1.0",
+        'Content-Type: text/plain; charset="utf-8"',
+        "Content-Transfer-Encoding: 8bit",
+    ]
+    return ("\r\n".join(headers) + f"\r\n\r\nSegue o log pedido, resposta {n}.\r\n").encode()
+
+
+def replied(mails: dict[int, tuple[bytes, str]]) -> list[int]:
+    """The originals that get a reply: one in seven of those that make a ticket."""
+    return [n for n, (_raw, folder) in mails.items() if folder == "BSO/Processed" and n % 7 == 2]
+
+
+def inbox_order(mails: dict[int, tuple[bytes, str]]) -> list[bytes]:
+    """The originals in order, each reply a few messages after the mail it answers."""
+    answers = {n + 3: reply(n) for n in replied(mails)}
+    order: list[bytes] = []
+    for n, (raw, _folder) in mails.items():
+        order.append(raw)
+        if n in answers:
+            order.append(answers.pop(n))
+    return order + list(answers.values())
+
+
 def message_ids(raws: list[bytes]) -> list[str]:
     return [str(message_from_bytes(raw)["Message-ID"]) for raw in raws]
 
@@ -57,7 +93,8 @@ def test_kill_9_during_the_drain_loses_and_duplicates_nothing(
     seed = int(os.environ.get("BSO_CRASH_SEED", "20261128"))
     rng = random.Random(seed)
     mails = corpus()
-    dovecot.append([raw for raw, _folder in mails.values()])
+    answered = replied(mails)
+    dovecot.append(inbox_order(mails))
     # A little latency so kills land inside Zendesk calls as well as between them.
     zendesk_emulator.set_faults(Faults(latency=0.03))
     env = service_env(dovecot, zendesk_emulator.url, tmp_path, imap__batch_size="20")
@@ -65,10 +102,15 @@ def test_kill_9_during_the_drain_loses_and_duplicates_nothing(
 
     progress: list[int] = []
     for _round in range(ROUNDS):
+        seen = zendesk_emulator.received
         proc = subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        # The interpreter needs ~0.5 s to start: some kills land in start-up,
-        # most in the drain, at a random point in a message's life.
-        time.sleep(rng.uniform(0.4, 1.3))
+        # Start-up takes from 0.5 s to several on a loaded machine: kill once
+        # this run talks to Zendesk (in the drain, not in start-up), at a
+        # random point in a message's life.  A few rounds kill in start-up.
+        deadline = time.monotonic() + (30 if rng.random() > 0.1 else rng.uniform(0.3, 1.0))
+        while zendesk_emulator.received == seen and time.monotonic() < deadline:
+            time.sleep(0.01)
+        time.sleep(rng.uniform(0.0, 0.6))
         proc.send_signal(signal.SIGKILL)
         proc.wait(10)
         progress.append(len(zendesk_emulator.tickets))
@@ -86,12 +128,21 @@ def test_kill_9_during_the_drain_loses_and_duplicates_nothing(
     assert duplicates == {}, context
     assert set(tickets) == expected_tickets, context
 
+    # Every reply: exactly one comment, on its original's ticket; never a ticket.
+    by_external = {t.external_id: t for t in zendesk_emulator.tickets.values()}
+    for n in answered:
+        bodies = [c.body for c in by_external[f"bso-ingest:{parse(mails[n][0]).key}"].comments]
+        assert bodies.count(f"Segue o log pedido, resposta {n}.") == 1, f"reply {n}: {bodies}; {context}"
+    comments = Counter(c.body for t in zendesk_emulator.tickets.values() for c in t.comments)
+    assert {body: k for body, k in comments.items() if k > 1} == {}, context
+
     assert dovecot.folder_uids("INBOX") == [], context
     expected_folder = {message_ids([raw])[0]: folder for raw, folder in mails.values()}
+    expected_folder.update({message_ids([reply(n)])[0]: "BSO/Processed" for n in answered})
     placed: Counter[str] = Counter()
     for folder in ("BSO/Processed", "BSO/Skipped", "BSO/Quarantine"):
         ids = message_ids(dovecot.folder_messages(folder))
         placed.update(ids)
         assert set(ids) == {mid for mid, f in expected_folder.items() if f == folder}, f"{folder}: {context}"
     assert all(n == 1 for n in placed.values()), f"a message in two places: {context}"
-    assert sum(placed.values()) == MESSAGES, context
+    assert sum(placed.values()) == MESSAGES + len(answered), context

@@ -20,7 +20,8 @@ the test.  The object it yields has:
   injected latency is not there yet: `.received` counts requests read,
   answered or not); headers are lowercased,
   `status` is None when the connection was dropped, `fault` names an
-  injected fault ("error", "throttle", "rate_limited", "reset_after_create", "reset_after_update").
+  injected fault ("error", "throttle", "rate_limited", "reset_after_create", "reset_after_update",
+  "slow_update": a ticket update held past the client's timeout and processed anyway).
   `.json()` decodes the body.
 - `.tickets`: dict id -> `Ticket` (subject, requester_id, submitter_id,
   status, priority, type, group_id, tags, custom_fields, external_id,
