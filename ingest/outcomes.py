@@ -39,11 +39,14 @@ class Deferred:
 
     The message stays in the inbox, unacknowledged, and is tried again later;
     after `service.max_attempts` tries it is Quarantined instead.
+    `elsewhere`: not a failure at all; another process (or worker) holds the
+    message's lease and finishes it (not counted as an attempt).
     """
 
     reason: str
     ticket_id: int | None = None
     kind: Literal["deferred"] = "deferred"
+    elsewhere: bool = False
 
 
 Final = Created | Commented | Skipped | Quarantined

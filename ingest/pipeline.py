@@ -184,7 +184,7 @@ class Pipeline:
         message_id = email.message_id if email else None
         if claim.final and claim.busy:
             # Just recorded by another process, which files the mail itself.
-            filing = Deferred("in progress elsewhere: being filed by the process that recorded it")
+            filing = Deferred("in progress elsewhere: being filed by the process that recorded it", elsewhere=True)
             self._log(msg, message_id, key, filing, note=f"lease held until {claim.row.lease_expires}")
             return filing
         if claim.final:
@@ -194,7 +194,7 @@ class Pipeline:
                 return recorded
         if claim.lease is None:
             # Another process or worker is on it: not an attempt, not ours to count.
-            busy = Deferred("in progress elsewhere")
+            busy = Deferred("in progress elsewhere", elsewhere=True)
             self._log(msg, message_id, key, busy, note=f"lease held until {claim.row.lease_expires}")
             return busy
         lease = claim.lease
@@ -216,7 +216,7 @@ class Pipeline:
             log.warning("%s: %s", _where(msg, email), exc)
             row = self.ledger.get(key)
             recorded = row.outcome() if row is not None else None
-            return recorded if recorded is not None else Deferred(f"in progress elsewhere: {exc}")
+            return recorded if recorded is not None else Deferred(f"in progress elsewhere: {exc}", elsewhere=True)
         except BaseException:
             # Auth or ledger failure, a signal: free the message for the next run now.
             with contextlib.suppress(Exception):

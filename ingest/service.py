@@ -87,6 +87,8 @@ class Summary:
     outcomes: Counter[str] = field(default_factory=Counter)
     ack_failures: int = 0
     errors: int = 0
+    # Deferred only because another process holds them: that one finishes them.
+    elsewhere: int = 0
 
     @property
     def handled(self) -> int:
@@ -228,7 +230,7 @@ class Service:
         if self._backoff:
             self.stop_reason = self._last_error
             return EXIT_UNAVAILABLE
-        deferred = self.summary.outcomes.get("deferred", 0) + self.summary.errors
+        deferred = self.summary.outcomes.get("deferred", 0) - self.summary.elsewhere + self.summary.errors
         if deferred:
             self.stop_reason = f"{deferred} message(s) deferred or failed; they stay in the inbox for the next run"
             return EXIT_UNAVAILABLE
@@ -319,6 +321,8 @@ class Service:
         if outcome.kind != "deferred" and msg.received_at is not None:
             metrics.PICKUP_LATENCY.observe(max(0.0, (self.wall_clock() - msg.received_at).total_seconds()))
         if outcome.kind == "deferred":
+            if outcome.elsewhere:
+                self.summary.elsewhere += 1
             log.info("%s: deferred (%s); stays in the inbox", msg.origin or msg.ref, outcome.reason)
             self._leave(msg)
             return 0
