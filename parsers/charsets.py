@@ -69,6 +69,20 @@ _ENCODED_WORD = re.compile(r"=\?([^?\s]+)\?([bBqQ])\?([^?]*?)\?=")
 _BETWEEN_WORDS = re.compile(r"[ \t\r\n]+")
 
 
+# <meta charset="x"> or <meta http-equiv="Content-Type" content="text/html; charset=x">
+# in the first 1024 bytes (the WHATWG prescan's window).
+_META_CHARSET = re.compile(rb"<meta[^>]*?charset\s*=\s*[\"']?\s*([A-Za-z0-9._:()-]+)", re.IGNORECASE)
+
+
+def meta_charset(html: bytes) -> str | None:
+    """The charset an HTML document declares for itself, if a known one."""
+    match = _META_CHARSET.search(html[:1024])
+    if match is None:
+        return None
+    label = match.group(1).decode("ascii")
+    return label if codec_name(label) else None
+
+
 class Decoded(NamedTuple):
     text: str
     # Why the declared charset was not used, or None when it was.
@@ -120,7 +134,20 @@ def _decode(data: bytes, declared: str | None) -> Decoded:
         for candidate in (codec, *_SUPERSETS.get(codec, ())):
             try:
                 return Decoded(data.decode(candidate))
-            except (UnicodeDecodeError, LookupError):
+            except UnicodeDecodeError as error:
+                if (candidate != "utf-8" and error.start >= len(data) - 3 and error.end == len(data)
+                        and error.start > 0):
+                    # Only the last character of a multi-byte charset is cut
+                    # off (a truncated part, an encoded-word split
+                    # mid-character): the rest is right.  (UTF-8 is left to
+                    # the stray-byte reading: a lone "ó" at the end of text
+                    # mislabelled UTF-8 looks the same.)
+                    try:
+                        text = data[: error.start].decode(candidate)
+                    except (UnicodeDecodeError, LookupError):
+                        continue
+                    return Decoded(text, f"incomplete {declared} character at the end dropped")
+            except LookupError:
                 pass
             except Exception:  # a few exotic codecs raise other errors on bad input
                 pass

@@ -24,7 +24,7 @@ from dataclasses import dataclass, field
 from email.message import Message
 from typing import Any
 
-from parsers.charsets import decode_bytes, decode_words, unescape_header
+from parsers.charsets import decode_bytes, decode_words, meta_charset, unescape_header
 from parsers.filenames import declared_filename, safe_filename
 from parsers.html_text import html_to_text
 from parsers.model import Attachment
@@ -145,7 +145,11 @@ def _walk(part: Message, parts: Parts, depth: int, in_report: bool) -> None:
     if content_type in _ALTERNATIVE_RENDERINGS and _is_body(part, parts):
         return
     if content_type in _BODY_TYPES and _is_body(part, parts):
-        text = decode_bytes(data, part.get_content_charset())
+        charset = part.get_content_charset()
+        if charset is None and content_type == "text/html":
+            # No MIME charset: the document's own <meta charset>, as browsers read it.
+            charset = meta_charset(data)
+        text = decode_bytes(data, charset)
         if text.defect:
             parts.defects.append(f"{content_type} part: {text.defect}")
         body = text.text

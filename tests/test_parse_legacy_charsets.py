@@ -132,3 +132,41 @@ def test_encoded_word_gbk_split_across_words() -> None:
     data = "镕基".encode("gbk")
     words = " ".join(f"=?gb2312?B?{base64.b64encode(data[i:i + 1]).decode()}?=" for i in range(len(data)))
     assert decode_words(words) == "镕基"
+
+
+# After Kopano's inetmapi test mails (github.com/Kopano-dev/kopano-core,
+# inetmapi/tests/mails/gb2312_18030.eml and encoded-word-split.eml), whose
+# expected values are in inetmapi/tests/test_charset.py.
+def test_gb2312_labelled_names_with_gbk_characters() -> None:
+    raw = (b"From: =?gb2312?B?wbq1durJ?= <some.address@some.domain>\n"
+           b"To: '=?gb2312?B?wdaRY8PA?=' <other.address@some.domain>\n"
+           b"Subject: =?gb2312?B?13jIoTogPz/FxT8/yfo/YQ==?=\n\nbodytext\n")
+    email = parse(raw)
+    assert email.requester.name == "梁祐晟"
+    assert email.subject == "讀取: ??排??生?a"
+    assert not any("decoded as" in d for d in email.defects)
+
+
+def test_utf16_encoded_words_split_mid_character() -> None:
+    value = ("=?utf-8?q?=e2?==?utf-8?q?=98?==?utf-8?q?=ba?= "
+             "=?utf-16?q?=fe=ff=00=20=00=76=01?==?utf-16?q?=73=00=2e=00=20=00?=")
+    assert decode_words(value) == "☺ vų. "
+
+
+def test_truncated_multibyte_tail_keeps_the_rest() -> None:
+    decoded = decode_bytes("请尽快处理".encode("gbk")[:-1], "gb2312")
+    assert decoded.text == "请尽快处" and "incomplete" in (decoded.defect or "")
+    # A UTF-8 label on windows-1252 text ending in an accent: the accent is kept.
+    assert decode_bytes("Avó".encode("cp1252"), "utf-8").text == "Avó"
+
+
+@pytest.mark.parametrize("meta", [
+    '<meta charset="windows-1251">',
+    '<meta http-equiv="Content-Type"\ncontent="text/html; charset=windows-1251">',
+])
+def test_html_part_without_mime_charset_reads_its_meta_charset(meta: str) -> None:
+    html = f"<html><head>{meta}</head><body><p>Здравствуйте</p></body></html>".encode("cp1251")
+    raw = (b"From: c@example.com\r\nMIME-Version: 1.0\r\nContent-Type: text/html\r\n\r\n" + html + b"\r\n")
+    email = parse(raw)
+    assert email.body_text == "Здравствуйте"
+    assert not any("decoded as" in d for d in email.defects)
