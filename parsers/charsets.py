@@ -60,6 +60,7 @@ _NO_CHARSET = {"unknown-8bit", "x-unknown", "unknown", "default", "8bit"}
 # (Portuguese comes back as cp1250 or cp1006), so Western answers are ignored.
 _DETECTABLE = frozenset({
     "gb18030", "gbk", "gb2312", "big5", "big5hkscs", "cp932", "shift_jis", "euc_jp", "iso2022_jp",
+    "euc_jis_2004", "shift_jis_2004",
     "cp949", "euc_kr", "cp1251", "koi8_r", "koi8_u", "iso8859_5", "cp1253", "iso8859_7",
     "cp1255", "iso8859_8", "cp1256", "iso8859_6", "cp874", "tis_620",
 })
@@ -221,15 +222,47 @@ def detect(data: bytes) -> str | None:
         matches = from_bytes(data)
     except Exception:  # the detector must never break parsing
         return None
+    plausible: list[tuple[str, str]] = []
     for match in matches:
         name = codecs.lookup(match.encoding).name.replace("-", "_")
         if name in _DETECTABLE:
             try:
-                data.decode(match.encoding)
+                text = data.decode(match.encoding)
             except (UnicodeDecodeError, LookupError):
                 continue
-            return match.encoding
-    return None
+            if _plausible(name, text):
+                plausible.append((name, match.encoding))
+    # Japanese first: its kana sit in byte rows that Chinese and Korean text
+    # hardly use, so a reading with kana is the strongest sign there is.
+    for name, encoding in plausible:
+        if name in _JAPANESE:
+            return encoding
+    return plausible[0][1] if plausible else None
+
+
+_JAPANESE = frozenset({"cp932", "shift_jis", "euc_jp", "iso2022_jp", "euc_jis_2004", "shift_jis_2004"})
+_HANGUL = re.compile("[\uac00-\ud7a3]")
+# Full-width kana: Chinese bytes read as windows-31j come out as half-width kana.
+_KANA = re.compile("[\u3040-\u30ff]")
+_ANY_KANA = re.compile("[\u3040-\u30ff\uff66-\uff9f]")
+_IDEOGRAPH = re.compile("[\u4e00-\u9fff]")
+
+
+def _plausible(name: str, text: str) -> bool:
+    """The CJK charsets share byte ranges; the script mix tells them apart.
+
+    Korean is written mostly in Hangul (Chinese bytes read as Korean come out
+    half Hanja); Japanese always has kana among its kanji; Chinese has no
+    kana and no Hangul.
+    """
+    if name in ("cp949", "euc_kr"):
+        hangul, hanja = len(_HANGUL.findall(text)), len(_IDEOGRAPH.findall(text))
+        return hangul >= 4 * hanja
+    if name in _JAPANESE:
+        return bool(_KANA.search(text))
+    if name in ("gb18030", "gbk", "gb2312", "big5", "big5hkscs"):
+        return not _HANGUL.search(text) and not _ANY_KANA.search(text)
+    return True
 
 
 def _defect(declared: str | None, codec: str | None, used: str) -> str | None:

@@ -103,6 +103,10 @@ def test_iso_2022_jp_with_nec_extensions() -> None:
 
 UNLABELLED = [
     ("Здравствуйте, у нас возникла ошибка в системе, помогите пожалуйста.", "cp1251"),
+    ("Καλημέρα, έχουμε πρόβλημα με το σύστημα.", "cp1253"),
+    ("مرحبا، لدينا مشكلة في النظام", "cp1256"),
+    ("您好，我們的系統出現了問題", "big5"),
+    ("お世話になっております", "euc_jp"),
     ("お世話になっております。システムにエラーが発生しました。", "cp932"),
     ("您好，我们的系统出现了问题，请尽快处理。谢谢！", "gbk"),
     ("안녕하세요. 시스템 오류가 발생했습니다. 확인 부탁드립니다.", "cp949"),
@@ -170,3 +174,15 @@ def test_html_part_without_mime_charset_reads_its_meta_charset(meta: str) -> Non
     email = parse(raw)
     assert email.body_text == "Здравствуйте"
     assert not any("decoded as" in d for d in email.defects)
+
+
+@pytest.mark.parametrize(("text", "codec"), [
+    ("发票问题请尽快处理", "gbk"),          # also valid windows-949: half Hanja there
+    ("請求書の件です", "cp932"),
+    ("안녕하세요 오류", "cp949"),
+    ("Счет фактура на оплату", "cp1251"),
+])
+def test_raw_8bit_subject_in_a_legacy_charset(text: str, codec: str) -> None:
+    email = parse(b"From: c@example.com\nSubject: " + text.encode(codec) + b"\n\nx\n")
+    assert email.subject == text
+    assert any("(detected)" in d for d in email.defects)
