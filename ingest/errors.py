@@ -83,3 +83,7 @@ class ZendeskOutage(ZendeskUnavailable):
 
 class StopRequested(IngestError):
     """A stop (SIGTERM) came during a wait; the current message stays claimed in the inbox."""
+
+
+class StateDirError(IngestError):
+    """The state directory (var/: lock file, SQLite ledger) is not writable by this user."""

@@ -36,6 +36,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import os
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager, nullcontext
@@ -263,6 +264,24 @@ class Ledger:
         from ingest.migrate import upgrade
 
         self.migration = upgrade(engine)
+        # The SQLite file this ledger writes, and its (device, inode) now: a
+        # file deleted or replaced under a running service must stop it
+        # writing into an unlinked inode (history lost at the next restart).
+        self.file = _sqlite_file(engine)
+        self._identity = _identity(self.file) if self.file is not None else None
+
+    def check_file(self) -> None:
+        """Raises LedgerError when the ledger's SQLite file was deleted or replaced since it was opened."""
+        if self.file is None or self._identity is None:
+            return
+        now = _identity(self.file)
+        if now == self._identity:
+            return
+        what = "deleted" if now is None else "replaced by another file"
+        raise LedgerError(
+            f"the ledger file {self.file} was {what} while this process had it open; nothing more is"
+            " written to the old one. Restore the file (or move the new one away) and restart the service"
+        )
 
     # -- construction ---------------------------------------------------------
 
@@ -290,7 +309,13 @@ class Ledger:
         try:
             directory.mkdir(parents=True, exist_ok=True)
         except OSError as exc:
-            raise LedgerError(f"cannot create the ledger directory {directory}: {exc.strerror or exc}") from exc
+            raise LedgerError(f"cannot create the ledger directory {directory}: {exc.strerror or exc} (running as"
+                              f" uid {os.getuid()}); mount a volume writable by this user there") from exc
+        if not os.access(directory, os.W_OK | os.X_OK):
+            # SQLite would fail later with a bare "unable to open database file".
+            raise LedgerError(f"the ledger directory {directory.absolute()} is not writable by uid {os.getuid()}"
+                              f" gid {os.getgid()}: mount a volume writable by this user there (SQLite writes the"
+                              " database and its -wal/-shm files in it)")
         return _sqlite_engine(parsed, memory=False)
 
     @classmethod
@@ -595,6 +620,7 @@ class Ledger:
     @contextmanager
     def _begin(self, operation: str, key: str) -> Iterator[Connection]:
         """A write transaction; database errors become LedgerError naming the key."""
+        self.check_file()
         try:
             with self._serial, self.engine.begin() as conn:
                 yield conn
@@ -609,6 +635,23 @@ class Ledger:
                 yield conn
         except SQLAlchemyError as exc:
             raise LedgerError(f"ledger {operation} failed for {key}: {_brief(exc)}") from exc
+
+
+def _sqlite_file(engine: Engine) -> Path | None:
+    if engine.dialect.name != "sqlite":
+        return None
+    database = engine.url.database or ""
+    if database in ("", ":memory:") or database.startswith("file:"):
+        return None
+    return Path(database).expanduser().absolute()
+
+
+def _identity(path: Path) -> tuple[int, int] | None:
+    try:
+        st = path.stat()
+    except OSError:
+        return None
+    return st.st_dev, st.st_ino
 
 
 def redacted_url(url: str) -> str:

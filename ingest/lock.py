@@ -6,12 +6,14 @@ the same messages twice.  The kernel drops a flock when its process dies
 """
 from __future__ import annotations
 
+import contextlib
 import fcntl
 import os
 from pathlib import Path
 from types import TracebackType
 
-from ingest.errors import LockedError
+from ingest.errors import LockedError, StateDirError
+from ingest.redact import redact_url
 
 
 class RunLock:
@@ -23,19 +25,29 @@ class RunLock:
         self._fd: int | None = None
 
     def acquire(self) -> None:
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            # 0600: the holder line names the mailbox and the ledger.
+            fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o600)
+        except OSError as exc:
+            raise StateDirError(
+                f"cannot create the lock file {self.path}: {exc.strerror or exc} (running as uid {os.getuid()}"
+                f" gid {os.getgid()}). Mount a volume writable by this user on {self.path.parent.absolute()},"
+                " or set service.lock_path to a writable place"
+            ) from None
+        with contextlib.suppress(OSError):  # an existing file from an older version may be 0644
+            os.fchmod(fd, 0o600)
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
-            holder = os.pread(fd, 200, 0).decode(errors="replace").strip() or "unknown"
+            holder = redact_url(os.pread(fd, 200, 0).decode(errors="replace").strip()) or "unknown"
             os.close(fd)
             raise LockedError(
                 f"another bso-ingest run holds {self.path} ({holder}); two runs on one mailbox and ledger"
                 " would overlap, so this one stops"
             ) from None
         os.ftruncate(fd, 0)
-        os.pwrite(fd, f"pid {os.getpid()} {self.what}\n".encode(), 0)
+        os.pwrite(fd, f"pid {os.getpid()} {redact_url(self.what)}\n".encode(), 0)
         self._fd = fd
 
     def release(self) -> None:

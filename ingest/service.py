@@ -153,6 +153,11 @@ class Service:
         self.stop_flag = stop_flag or StopFlag()
         # Monotonic time the loop last made progress (a poll ended, a probe ran): /healthz reads it.
         self.last_progress = clock()
+        # For /readyz (ingest/health.py): since when the mailbox fails, the last ledger
+        # failure, and whether Zendesk accepted our credentials since the start.
+        self.mailbox_failing_since: float | None = None
+        self.ledger_error = ""
+        self.zendesk_accepted = False
 
     # -- stopping -----------------------------------------------------------
 
@@ -195,6 +200,7 @@ class Service:
         """Polls until stopped; returns the process exit code."""
         self._start_scheduler()
         try:
+            self._startup_probe()
             while True:
                 finished = self.poll_once()
                 self.periodic()
@@ -216,6 +222,7 @@ class Service:
         # Deferred or failed messages are tried once per drain, not once per pass.
         self._left_alone = set()
         try:
+            self._startup_probe()
             while not self.stopping:
                 self._due = True
                 if not self.poll_once():
@@ -266,11 +273,19 @@ class Service:
             what = "mailbox" if isinstance(exc, SourceError) else "ledger"
             if isinstance(exc, LedgerError):
                 metrics.LEDGER_ERRORS.inc()
+                self.ledger_error = str(exc)
+            else:
+                self._mailbox_failed()
             self._backoff = min(MAX_BACKOFF_SECONDS, max(1.0, self._backoff * 2))
             self._last_error = f"{what} unavailable: {exc}"
-            log.warning("%s; retrying in %.0fs", self._last_error, self._backoff)
+            # A refused login will not fix itself: say it louder than a dropped connection.
+            refused = getattr(self.source, "auth_failed", False) or isinstance(exc, LedgerError)
+            log.log(logging.ERROR if refused else logging.WARNING, "%s; retrying in %.0fs",
+                    self._last_error, self._backoff)
             return 0
         self._backoff = 0.0
+        self.mailbox_failing_since = None
+        self.ledger_error = ""
         if not self.stopping:
             metrics.LAST_POLL.set(self.wall_clock().timestamp())
         self.last_progress = self.clock()
@@ -317,6 +332,7 @@ class Service:
             self._leave(msg)
             return 0
         self.summary.outcomes[outcome.kind] += 1
+        self.last_progress = self.clock()
         metrics.observe_outcome(outcome.kind, outcome.reason)
         if outcome.kind != "deferred" and msg.received_at is not None:
             metrics.PICKUP_LATENCY.observe(max(0.0, (self.wall_clock() - msg.received_at).total_seconds()))
@@ -383,6 +399,7 @@ class Service:
                     return
             except SourceError as exc:
                 self._backoff = 1.0
+                self._mailbox_failed()
                 log.warning("mailbox connection lost while waiting (%s); reconnecting", exc)
                 self._pause(self._backoff)
                 return
@@ -390,7 +407,18 @@ class Service:
             if not self._poll_due():
                 self._pause(min(0.5, self.poll_interval))
 
-    def _probe_zendesk(self) -> None:
+    def _mailbox_failed(self) -> None:
+        if self.mailbox_failing_since is None:
+            self.mailbox_failing_since = self.clock()
+
+    def _startup_probe(self) -> None:
+        """Zendesk credentials are tried at start, not when the first mail arrives."""
+        if getattr(self.pipeline, "probe", None) is None:
+            self.zendesk_accepted = True
+            return
+        self._probe_zendesk(startup=True)
+
+    def _probe_zendesk(self, startup: bool = False) -> None:
         """The breaker's trial: one request Zendesk must answer before the inbox is read again."""
         probe = getattr(self.pipeline, "probe", None)
         try:
@@ -400,8 +428,9 @@ class Service:
             metrics.AUTH_FAILURES.labels(service="zendesk").inc()
             raise ServiceStopped(EXIT_AUTH, f"Zendesk refused our credentials ({exc}); fix [zendesk] and restart") from exc
         except ZendeskUnavailable as exc:
-            self.breaker.trip(str(exc))
+            self.breaker.trip(f"at start: {exc}" if startup else str(exc))
         else:
+            self.zendesk_accepted = True
             self.breaker.close()
             self._due = True
         self.last_progress = self.clock()

@@ -58,6 +58,9 @@ class ServiceSettings(Section):
     max_attempts: int = Field(default=5, ge=1)
     lock_path: Path = Path("var/bso-ingest.lock")
     shutdown_grace_seconds: float = Field(default=10.0, gt=0)
+    # /healthz, /readyz and /metrics (ingest/health.py); off unless a port is set.
+    http_port: int | None = Field(default=None, ge=0, le=65535)
+    http_host: str = "0.0.0.0"
 
 
 class MaildirSettings(Section):

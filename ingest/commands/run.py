@@ -11,7 +11,8 @@ account needed.  A dry run only reads the mailbox (see Service.file_mail).
 
 Exit status: 0 done; 2 bad settings; 3 Zendesk refused our credentials;
 69 the mailbox, the ledger or Zendesk could not be reached (--once, or at
-start), or `--once` left deferred mail in the inbox; 75 another run holds the lock.
+start), or `--once` left deferred mail in the inbox; 73 the state directory
+(var/: lock file, ledger) is not writable; 75 another run holds the lock.
 """
 from __future__ import annotations
 
@@ -19,8 +20,10 @@ import argparse
 import logging
 import sys
 
+from ingest import metrics
 from ingest.breaker import CircuitBreaker
-from ingest.errors import IngestError, LockedError, SourceError
+from ingest.errors import IngestError, LockedError, SourceError, StateDirError
+from ingest.health import Health, HealthServer, live_seconds_for
 from ingest.lock import RunLock
 from ingest.pipeline import build_pipeline
 from ingest.service import EXIT_LOCKED, EXIT_UNAVAILABLE, Service, default_scheduler
@@ -29,6 +32,8 @@ from ingest.sources import build_source, describe
 from ingest.stopping import StopFlag
 
 log = logging.getLogger("ingest.run")
+
+EXIT_CANTCREAT = 73  # sysexits.h: the state directory (lock, ledger) is not writable
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
@@ -49,10 +54,26 @@ def run(args: argparse.Namespace) -> int:
     except LockedError as exc:
         print(f"bso-ingest run: {exc}", file=sys.stderr)
         return EXIT_LOCKED
+    except StateDirError as exc:
+        print(f"bso-ingest run: {exc}", file=sys.stderr)
+        return EXIT_CANTCREAT
     try:
         return _run_locked(settings, once=args.once)
     finally:
         lock.release()
+
+
+def _serve_health(settings: Settings, service: Service) -> HealthServer | None:
+    """Starts /healthz, /readyz and /metrics when `[service] http_port` is set."""
+    port = settings.service.http_port
+    if port is None:
+        return None
+    health = Health(service, live_seconds=live_seconds_for(settings.imap.poll_interval_seconds,
+                                                           settings.zendesk.retry_budget_seconds,
+                                                           settings.zendesk.timeout_seconds))
+    server = HealthServer(health, settings.service.http_host, port).start()
+    log.info("serving /healthz, /readyz and /metrics on http://%s:%d", settings.service.http_host, server.port)
+    return server
 
 
 def _run_locked(settings: Settings, *, once: bool) -> int:
@@ -81,13 +102,24 @@ def _run_locked(settings: Settings, *, once: bool) -> int:
                                cap=settings.zendesk.outage_max_backoff_seconds),
         stop_flag=stop_flag,
     )
+    try:
+        server = _serve_health(settings, service)
+    except OSError as exc:
+        pipeline.close()
+        source.close()
+        print(f"bso-ingest run: cannot serve [service] http_port {settings.service.http_port}: {exc}",
+              file=sys.stderr)
+        return EXIT_UNAVAILABLE
     # Handlers first: the "reading" line tells a supervisor (and the tests) that a
     # SIGTERM from now on is a clean stop.
     service.install_signal_handlers()
-    log.info("reading %s%s", describe(settings), " (dry run: mail is read, not filed)" if dry else "")
+    log.info("bso-ingest %s reading %s%s", metrics.VERSION, describe(settings),
+             " (dry run: mail is read, not filed)" if dry else "")
     try:
         code = service.drain() if once else service.run()
     finally:
+        if server is not None:
+            server.stop()
         pipeline.close()
     if once:
         print(f"bso-ingest run --once: {service.summary.line()}", flush=True)
