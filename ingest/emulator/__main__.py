@@ -28,13 +28,21 @@ def main(argv: Sequence[str] | None = None) -> int:
                    help="share of comment PUTs answered by dropping the connection")
     p.add_argument("--rate-limit", type=int, default=0, help="requests per window, then 429 (0: off)")
     p.add_argument("--rate-window", type=float, default=60.0)
+    p.add_argument("--portal", metavar="JSON", default="",
+                   help="seed ticket fields, forms and organizations from this file ('demo': the portal form "
+                        "shipped in ingest/demo/portal-form.json)")
     a = p.parse_args(argv)
     faults = Faults(seed=a.seed, latency=a.latency, error_rate=a.error_rate, throttle_rate=a.throttle_rate,
                     reset_after_create_rate=a.reset_after_create_rate,
                     reset_after_update_rate=a.reset_after_update_rate, rate_limit=a.rate_limit,
                     rate_window=a.rate_window)
     emu = Emulator(a.host, a.port, strict=not a.lenient, faults=faults, email=a.email,
-                   api_token=a.api_token, oauth_token=a.oauth_token).start()
+                   api_token=a.api_token, oauth_token=a.oauth_token)
+    if a.portal:
+        from ingest.zendesk_meta import read_seed
+
+        emu.seed_portal(read_seed(a.portal) or {})
+    emu.start()
     print(f"Zendesk emulator on {emu.url} (user {a.email}/token)", file=sys.stderr, flush=True)
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
