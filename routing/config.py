@@ -94,9 +94,9 @@ class RoutingSettings(BaseModel):
     # Sender domain -> organization code: overrides the Zendesk directory.
     organizations: dict[str, str] = Field(default_factory=dict)
     # Where an organization's code comes from in the Zendesk directory.
-    directory: DirectorySettings = Field(default_factory=DirectorySettings)
+    directory: DirectorySettings = Field(default_factory=lambda: DirectorySettings())
     # Portal fields -> Zendesk ticket fields and form (routing.fieldmap).
-    fields: FieldsSettings = Field(default_factory=FieldsSettings)
+    fields: FieldsSettings = Field(default_factory=lambda: FieldsSettings())
     rules: list[Rule] = Field(default_factory=list)
     # Portal fields whose absence tags the ticket `dados_incompletos`.
     required_fields: list[str] = Field(default_factory=lambda: ["organization", "impact", "product", "module"])

@@ -142,7 +142,8 @@ def route_with_decision(
         if mapping.unmatched:
             unmatched = [f"{ln.portal}: {ln.written} ({ln.reason})" for ln in mapping.unmatched]
             tags.append(cfg.fields.unmatched_tag)
-            reasons.append(f"values no field took, tagged {cfg.fields.unmatched_tag}: {unmatched_text(mapping.unmatched)}")
+            listed = unmatched_text(mapping.unmatched)
+            reasons.append(f"values no field took, tagged {cfg.fields.unmatched_tag}: {listed}")
             if not mapping.listed_in_field:
                 note = unmatched_note(mapping.unmatched)
     else:

@@ -28,6 +28,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from parsers.fields import parse_impact
 from parsers.model import Fields
+from parsers.text import fold
 from routing import forms
 from routing.catalog import OPTION_TYPES, Catalog, Option, TicketField, TicketForm
 from routing.options import Match, convert, match_option
@@ -75,8 +76,8 @@ class FieldsSettings(BaseModel):
     # (this inbox serves RM).
     product_line_from: str = "product"
     default_product_line: str | None = "RM"
-    fuzzy_threshold: float = Field(0.88, ge=0.5, le=1.0)
-    fuzzy_margin: float = Field(0.06, ge=0.0, le=0.5)
+    fuzzy_threshold: float = Field(default=0.88, ge=0.5, le=1.0)
+    fuzzy_margin: float = Field(default=0.06, ge=0.0, le=0.5)
     # Tag for a ticket with values no field could take.
     unmatched_tag: str = "dados_incompletos"
     # A text field (title or id) to list them in; empty: an internal note.
@@ -247,8 +248,12 @@ class _Mapper:
                     if c in self.catalog.fields and self.catalog.fields[c].type in OPTION_TYPES]
         if parent.id not in self.out.values:
             self._set(portal, parent, line_text, line.option.value, f"product line {line_text!r} {whence}")
+        # "Versão: RM 12.1.2410" names the line too: without it, "12.1.2410" is the child's value.
+        bare = _without_words(str(value), line.option.name)
         for child in children:
             found = self._match(portal, child, value)
+            if found.option is None and bare and bare != str(value):
+                found = self._match(portal, child, bare)
             if found.option is not None:
                 self._set(portal, child, value, found.option.value, found.reason)
                 return True
@@ -278,6 +283,13 @@ class _Mapper:
             return
         self.out.values[target.id] = value
         self.out.lines.append(line)
+
+
+def _without_words(text: str, words: str) -> str:
+    """`text` without the words of `words` ("RM 12.1.2410", "RM" → "12.1.2410")."""
+    drop = {fold(w) for w in re.split(r"[\s/()-]+", words) if w}
+    kept = [w for w in re.split(r"[\s/()]+", text) if w and fold(w).strip("-:,") not in drop and w not in ("-", ":")]
+    return " ".join(kept)
 
 
 def _hide(out: FieldMapping, catalog: Catalog, form: TicketForm, cfg: FieldsSettings) -> None:

@@ -56,3 +56,9 @@ def test_an_environment_that_is_no_option_is_listed_not_sent_as_text() -> None:
 def test_no_form_named_leaves_ticket_form_id_unset_with_a_reason() -> None:
     out = map_fields(Fields(product="RM"), {}, ACCOUNT.catalog, FieldsSettings(form="Inexistente"))
     assert out.form_id is None and any("not found" in r for r in out.reasons)
+
+
+def test_a_value_that_also_names_the_line_still_finds_its_option() -> None:
+    out = mapped(product="RM", version="RM 12.1.2410", environment="RM - Homologação")
+    assert out.values[VERSAO_RM] == "versao_rm_12_1_2410"
+    assert out.values[AMBIENTE_RM] == "ambiente_rm_homologacao"

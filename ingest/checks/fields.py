@@ -71,7 +71,8 @@ def check_mapped_fields(ctx: Context) -> Iterator[Result]:
     for name, ref, by_id in refs:
         field = account.catalog.field(ref, form.field_ids if form else ())
         if field is None:
-            yield fail("zendesk.fields", f"{name} → {ref!r}: missing (no such ticket field)", FIELD_FIX.format(name=name))
+            yield fail("zendesk.fields", f"{name} → {ref!r}: missing (no such ticket field)",
+                       FIELD_FIX.format(name=name))
             continue
         what = f"{name} → {field.title!r} (id {field.id}, {field.type}"
         what += f", {len(field.options)} options)" if field.type in OPTION_TYPES else ")"

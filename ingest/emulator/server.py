@@ -160,10 +160,9 @@ class Emulator:
     def seed_portal(self, data: dict[str, Any] | str | Path) -> "Emulator":
         """Ticket fields, forms and organizations, shaped as the API returns them
         (e.g. ../shared/zendesk/portal-form.json)."""
-        if not isinstance(data, dict):
-            data = json.loads(Path(data).read_text(encoding="utf-8"))
+        seed: dict[str, Any] = data if isinstance(data, dict) else json.loads(Path(data).read_text(encoding="utf-8"))
         with self.store.lock:
-            self.store.account.seed(data)
+            self.store.account.seed(seed)
         return self
 
     def add_user(self, email: str, name: str = "", organization_id: int | None = None) -> User:
