@@ -52,8 +52,10 @@ LABELS: dict[str, str] = {
 # Every separator in the line is tried in turn and the first one whose left
 # side is a known label wins, so a dash inside a value or label is harmless.
 _SEPARATOR = re.compile(r"\s*(?:\?\s*:?|:|\t|[-–—=]+>?)\s*")
-_BULLET = re.compile(r"^\s*(?:[-*•·]\s+)?[*_]*")
-_LABEL_END = re.compile(r"[*_\s]+$")
+# A bullet or a number before the label ("1) Organização:", "2. Produto -").
+_BULLET = re.compile(r"^\s*(?:[-*•·]\s+|\d{1,2}\s*[.)-]\s+)?[*_]*")
+# Bold marks and dot or underscore leaders ("Produto..........: RM").
+_LABEL_END = re.compile(r"(?:[*_\s]|\.{2,}|…)+$")
 _ADDRESS = re.compile(r"[\w.!#$%&'+/=?^`{|}~-]+@[\w-]+(?:\.[\w-]+)+")
 
 _REPLY_PREFIX = re.compile(r"^\s*(?:re|res|resp|aw|sv|antw)\s*:", re.IGNORECASE)
@@ -77,6 +79,7 @@ _MAX_LABEL = 60
 _SEPARATOR_ONLY = re.compile(r"^\s*[-=_*]{3,}\s*$")
 # "( X ) Sim  ( ) Não", "[x] Não": the marked option.
 _MARKED = re.compile(r"[\[(]\s*[x✓✔]\s*[\])]\s*(\w+)")
+_MARKED_AFTER = re.compile(r"(\w+)\s*[\[(]\s*[x✓✔]\s*[\])]")
 _TRUE = {"sim", "s", "yes", "y", "true", "verdadeiro", "x", "1"}
 _FALSE = {"nao", "n", "no", "false", "falso", "0"}
 
@@ -121,7 +124,8 @@ def parse_bso(text: str) -> bool | None:
         return True
     if t in _FALSE:
         return False
-    marked = _MARKED.search(t)
+    # "(X) Sim ( ) Não" puts the boxes before the words, "Sim (X) Não ( )" after.
+    marked = (_MARKED if t[:1] in "[(" else _MARKED_AFTER).search(t)
     if marked:
         t = marked.group(1)
         return True if t in _TRUE else False if t in _FALSE else None

@@ -25,6 +25,14 @@ def test_separators_other_than_a_colon(line: str) -> None:
     assert extract_fields(mail(f"Bom dia\n{line}\nAtt")).organization == "ACME"
 
 
+@pytest.mark.parametrize("line", [
+    "Organização.........: ACME", "Organização……: ACME", "Organização____: ACME", "1) Organização: ACME",
+    "2. Organização - ACME", "10 - Organização: ACME",
+])
+def test_leaders_and_numbered_labels(line: str) -> None:
+    assert extract_fields(mail(f"Bom dia\n{line}\nAtt")).organization == "ACME"
+
+
 def test_a_dash_inside_the_value_or_a_dashed_word_is_not_a_separator_problem() -> None:
     fields = extract_fields(mail("Produto - RM - Folha\nMódulo: Folha - Rescisão\nObs - Produto: X"))
     assert fields.product == "RM - Folha" and fields.module == "Folha - Rescisão"
@@ -40,6 +48,7 @@ def test_prose_with_a_dash_or_question_is_not_a_field() -> None:
     ("Não", False), ("NÃO", False), ("nao", False), ("NAO", False), ("N", False), ("n", False), ("No", False),
     ("Sim, por favor", True), ("Não - apenas suporte padrão", False),
     ("( X ) Sim ( ) Não", True), ("( ) Sim (X) Não", False), ("[x] Não", False),
+    ("Sim ( X )  Não ( )", True), ("Sim ( )  Não (X)", False), ("Sim [x]", True),
     ("Sim/Não", None), ("talvez", None), ("", None),
 ])
 def test_yes_no_in_any_spelling(text: str, value: bool | None) -> None:
