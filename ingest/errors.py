@@ -58,6 +58,26 @@ class FetchError(SourceError):
     pass
 
 
+class AuthError(FetchError):
+    """The mailbox or its identity provider refused our credentials.
+
+    `who` names the account or app (user, tenant and client id: never a
+    secret) and `code` the provider's own error code (an AADSTS number,
+    `invalid_grant`, the IMAP server's status), so one log line says what to
+    fix.  Waiting does not fix it; the service backs off and tries again, so a
+    credential fixed at the provider is picked up without a restart.
+    """
+
+    def __init__(self, message: str, *, who: str = "", code: str = "") -> None:
+        super().__init__(message)
+        self.who = who
+        self.code = code
+
+
+class TokenUnavailable(FetchError):
+    """The identity provider could not be reached or failed (5xx): an outage, not a refusal."""
+
+
 class AckError(SourceError):
     """Moving a message to its outcome folder failed (it will be retried)."""
 

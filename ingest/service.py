@@ -18,8 +18,12 @@
   the loop only probes Zendesk, with backoff, until it answers again.
 - Every wait checks the stop flag: `_pause` here, and the Zendesk client's
   retry sleeps (StopFlag.sleep), so a SIGTERM mid-retry ends within the grace.
-- ZendeskAuthError stops the service: every further call would fail the same way.
 - Metrics (ingest/metrics.py) are updated here, where outcomes and polls end.
+- Refused credentials (the mailbox, its identity provider, Zendesk 401/403)
+  are an auth-failure state, not an outage (ingest/auth/state.py): one ERROR
+  line naming who was refused and why, a backoff of one attempt per step up to
+  5 minutes, and `auth.failing()` for readiness.  `run --once` stops instead:
+  exit 3 for Zendesk, 77 for the mailbox.
 """
 from __future__ import annotations
 
@@ -39,8 +43,10 @@ from apscheduler.schedulers.background import BackgroundScheduler
 from apscheduler.schedulers.base import BaseScheduler
 
 from ingest import metrics
+from ingest.auth.state import AuthState
 from ingest.breaker import CircuitBreaker
 from ingest.errors import (
+    AuthError,
     LedgerError,
     SourceError,
     StopRequested,
@@ -60,6 +66,7 @@ EXIT_OK = 0
 EXIT_UNAVAILABLE = 69  # --once could not read the mailbox
 EXIT_LOCKED = 75  # another run holds the lock (EX_TEMPFAIL: try later)
 EXIT_AUTH = 3  # Zendesk refused our credentials (the same code as `send`)
+EXIT_MAILBOX_AUTH = 77  # --once: the mailbox or its identity provider refused us (EX_NOPERM)
 
 MAX_BACKOFF_SECONDS = 60.0
 HEARTBEAT_SECONDS = 300.0
@@ -158,6 +165,7 @@ class Service:
         self.mailbox_failing_since: float | None = None
         self.ledger_error = ""
         self.zendesk_accepted = False
+        self.auth = AuthState(clock=clock)
 
     # -- stopping -----------------------------------------------------------
 
@@ -236,7 +244,7 @@ class Service:
             return EXIT_UNAVAILABLE
         if self._backoff:
             self.stop_reason = self._last_error
-            return EXIT_UNAVAILABLE
+            return EXIT_MAILBOX_AUTH if "imap" in self.auth.refusals else EXIT_UNAVAILABLE
         deferred = self.summary.outcomes.get("deferred", 0) - self.summary.elsewhere + self.summary.errors
         if deferred:
             self.stop_reason = f"{deferred} message(s) deferred or failed; they stay in the inbox for the next run"
@@ -269,6 +277,17 @@ class Service:
             self.breaker.trip(str(exc))
             self._observe_inbox()
             return finished
+        except ZendeskAuthError as exc:  # `run` only: --once stops in _handle
+            self._backoff = self.auth.failed("zendesk", exc, self._backoff)
+            self.zendesk_accepted = False
+            self._last_error = f"Zendesk refused our credentials: {exc}"
+            self.last_progress = self.clock()  # alive, and trying with backoff
+            return 0
+        except AuthError as exc:
+            self._backoff = self.auth.failed("imap", exc, self._backoff)
+            self._last_error = f"mailbox credentials refused: {exc}"
+            self.last_progress = self.clock()
+            return 0
         except (SourceError, LedgerError) as exc:
             what = "mailbox" if isinstance(exc, SourceError) else "ledger"
             if isinstance(exc, LedgerError):
@@ -290,6 +309,7 @@ class Service:
             metrics.LAST_POLL.set(self.wall_clock().timestamp())
         self.last_progress = self.clock()
         self._observe_inbox()
+        self.auth.ok("imap")
         return finished
 
     def _observe_inbox(self) -> None:
@@ -317,6 +337,8 @@ class Service:
             outcome = self.pipeline.process(msg)
         except ZendeskAuthError as exc:
             metrics.AUTH_FAILURES.labels(service="zendesk").inc()
+            if self._left_alone is None:
+                raise  # `run`: poll_once enters the auth-failure state; the message stays
             reason = f"Zendesk refused our credentials ({exc}); fix [zendesk] and restart"
             raise ServiceStopped(EXIT_AUTH, reason) from exc
         except (LedgerError, ZendeskOutage):
@@ -336,6 +358,9 @@ class Service:
         metrics.observe_outcome(outcome.kind, outcome.reason)
         if outcome.kind != "deferred" and msg.received_at is not None:
             metrics.PICKUP_LATENCY.observe(max(0.0, (self.wall_clock() - msg.received_at).total_seconds()))
+        if outcome.kind in ("created", "commented"):
+            self.auth.ok("zendesk")
+            self.zendesk_accepted = True
         if outcome.kind == "deferred":
             if outcome.elsewhere:
                 self.summary.elsewhere += 1
@@ -397,6 +422,10 @@ class Service:
             try:
                 if self.source.wait_for_mail(timeout=self.poll_interval, stop=self._poll_due):
                     return
+            except AuthError as exc:  # reconnecting for IDLE was refused
+                self._backoff = self.auth.failed("imap", exc, self._backoff)
+                self._pause(self._backoff)
+                return
             except SourceError as exc:
                 self._backoff = 1.0
                 self._mailbox_failed()
@@ -426,7 +455,13 @@ class Service:
                 probe()
         except ZendeskAuthError as exc:
             metrics.AUTH_FAILURES.labels(service="zendesk").inc()
-            raise ServiceStopped(EXIT_AUTH, f"Zendesk refused our credentials ({exc}); fix [zendesk] and restart") from exc
+            if self._left_alone is not None:  # --once
+                raise ServiceStopped(EXIT_AUTH, f"Zendesk refused our credentials ({exc}); fix [zendesk] and restart"
+                                     ) from exc
+            # Zendesk answers (no outage), but refuses us: the auth-failure state.
+            self.breaker.close()
+            self.zendesk_accepted = False
+            self._backoff = self.auth.failed("zendesk", exc, self._backoff)
         except ZendeskUnavailable as exc:
             self.breaker.trip(f"at start: {exc}" if startup else str(exc))
         else:

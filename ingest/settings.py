@@ -30,6 +30,7 @@ from pydantic_settings import (
     SettingsConfigDict,
 )
 
+from ingest.auth.config import AUTH_SECRETS, ImapAuthSettings
 from ingest.net import is_loopback
 from parsers.attachment_safety import AttachmentSettings
 from parsers.classify.config import ClassifyConfig, ClassifySettings
@@ -42,6 +43,7 @@ DEFAULT_CONFIG = Path("settings.toml")
 
 # (section, key) pairs that may only come from the environment.
 SECRETS = {("imap", "password"), ("imap", "oauth_token"), ("zendesk", "api_token"), ("zendesk", "oauth_token")}
+SECRETS |= AUTH_SECRETS
 
 
 class Section(BaseModel):
@@ -69,7 +71,9 @@ class MaildirSettings(Section):
     seed_demo: bool = True
 
 
-class ImapSettings(Section):
+class ImapSettings(Section, ImapAuthSettings):
+    """`[imap]`; how we log in (auth, the OAuth providers' fields) is ingest/auth/config.py."""
+
     host: str = "localhost"
     port: int = Field(default=993, ge=1, le=65535)
     ssl: bool | Literal["starttls"] = True
@@ -88,6 +92,17 @@ class ImapSettings(Section):
     idle_renew_seconds: float = Field(default=29 * 60, gt=0, le=29 * 60)
     allow_plaintext: bool = False
     timeout_seconds: float = Field(default=30.0, gt=0)
+    # Without UIDPLUS our filed mail stays \Deleted in the inbox; this opts in
+    # to a plain EXPUNGE, which also removes what other clients flagged
+    # \Deleted: only for an inbox this service alone uses.
+    expunge_without_uidplus: bool = False
+
+    @model_validator(mode="after")
+    def _auth_complete(self) -> "ImapSettings":
+        problems = self.auth_problems(self.oauth_token is not None, self.password is not None)
+        if problems:
+            raise ValueError("; ".join(problems))
+        return self
 
 
 class LedgerSettings(Section):

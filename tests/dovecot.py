@@ -22,6 +22,7 @@ import tempfile
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Protocol
 
 import pytest
 from imapclient import IMAPClient
@@ -58,17 +59,18 @@ mailbox_list_index = yes
 # Tell IDLE clients about new mail immediately (inotify) and keep the
 # "still here" chatter rare; the tests look for EXISTS.
 mailbox_idle_check_interval = 1 secs
-passdb {{
+{oauth2_passdb}passdb {{
   driver = passwd-file
   args = scheme=PLAIN username_format=%u {root}/passwd
-}}
+{passwd_mechanisms}}}
 userdb {{
   driver = static
   args = uid={uid} gid={gid} home={root}/home/%u
 }}
 namespace inbox {{
   inbox = yes
-  separator = /
+  separator = {separator}
+  prefix = {prefix}
 }}
 protocol imap {{
   mail_max_userip_connections = 100
@@ -90,6 +92,39 @@ service anvil {{
   }}
 }}
 """
+
+
+# Dovecot's own oauth2 passdb (2.3 syntax): it asks the identity provider
+# about each XOAUTH2/OAUTHBEARER bearer token, so Dovecot itself accepts or
+# refuses it.  tokeninfo first (an unknown or expired token is refused there),
+# then RFC 7662 introspection for the user name and the `active` flag.
+OAUTH2_PASSDB = """\
+passdb {{
+  driver = oauth2
+  mechanisms = xoauth2 oauthbearer
+  args = {root}/oauth2.conf.ext
+}}
+"""
+OAUTH2_CONFIG = """\
+tokeninfo_url = {tokeninfo_url}
+introspection_url = {introspection_url}
+introspection_mode = post
+force_introspection = yes
+username_attribute = username
+active_attribute = active
+active_value = true
+timeout_msecs = 5000
+"""
+
+
+class OAuth2Endpoints(Protocol):
+    """Where Dovecot's oauth2 passdb checks tokens (tests/idp.py's stand-in has both)."""
+
+    @property
+    def tokeninfo_url(self) -> str: ...
+
+    @property
+    def introspection_url(self) -> str: ...
 
 
 def _mail_account() -> tuple[str, int, int]:
@@ -123,9 +158,19 @@ class DovecotServer:
     user = USER
     password = PASSWORD
 
-    def __init__(self, root: Path, *, tls: bool = False) -> None:
+    def __init__(
+        self, root: Path, *, tls: bool = False, oauth2: OAuth2Endpoints | None = None,
+        prefix: str = "", separator: str = "/",
+    ) -> None:
+        """`oauth2`: check XOAUTH2 bearer tokens with Dovecot's oauth2 passdb at
+        these endpoints (then passwords only go to the passwd-file); `prefix`
+        and `separator`: the personal namespace, e.g. "INBOX." and "." as
+        Courier, Cyrus and many hosting panels lay mail out."""
         self.root = root
         self.tls = tls
+        self.oauth2 = oauth2
+        self.prefix = prefix
+        self.separator = separator
         self.port = free_port()
         # IMAPS port, and STARTTLS on `port`, when tls: a self-signed
         # certificate for 127.0.0.1/localhost in `cert_path`.
@@ -151,8 +196,18 @@ class DovecotServer:
         if self.tls:
             self._make_certificate()
             ssl = f"ssl = yes\nssl_cert = <{self.cert_path}\nssl_key = <{self.root / 'key.pem'}"
+        oauth2_passdb, passwd_mechanisms = "", ""
+        if self.oauth2 is not None:
+            (self.root / "oauth2.conf.ext").write_text(OAUTH2_CONFIG.format(
+                tokeninfo_url=self.oauth2.tokeninfo_url, introspection_url=self.oauth2.introspection_url))
+            oauth2_passdb = OAUTH2_PASSDB.format(root=self.root)
+            passwd_mechanisms = "  mechanisms = plain login\n"
         self.config_path.write_text(
             CONFIG.format(
+                oauth2_passdb=oauth2_passdb,
+                passwd_mechanisms=passwd_mechanisms,
+                separator=self.separator,
+                prefix=self.prefix,
                 root=self.root,
                 ssl=ssl,
                 imaps_port=self.imaps_port,
@@ -313,11 +368,11 @@ class DovecotServer:
         }
 
 
-def start_dovecot(root: Path, *, tls: bool = False) -> DovecotServer:
-    """Starts a server in `root`, a directory the dovecot user can traverse."""
+def start_dovecot(root: Path, *, tls: bool = False, **options: object) -> DovecotServer:
+    """Starts a server in `root`, a directory the dovecot user can traverse (options: see DovecotServer)."""
     if not DOVECOT.exists():
         pytest.skip(f"dovecot not installed at {DOVECOT} (apt-get install dovecot-imapd; scripts/test does it)")
-    server = DovecotServer(root, tls=tls)
+    server = DovecotServer(root, tls=tls, **options)  # type: ignore[arg-type]
     server.start()
     return server
 

@@ -12,7 +12,10 @@ account needed.  A dry run only reads the mailbox (see Service.file_mail).
 Exit status: 0 done; 2 bad settings; 3 Zendesk refused our credentials;
 69 the mailbox, the ledger or Zendesk could not be reached (--once, or at
 start), or `--once` left deferred mail in the inbox; 73 the state directory
-(var/: lock file, ledger) is not writable; 75 another run holds the lock.
+(var/: lock file, ledger) is not writable; 75 another run holds the lock;
+77 the mailbox or its identity provider refused our credentials (--once, or at
+start).  Without --once, refused credentials do not end the process: they are
+an auth-failure state with backoff (see ingest/auth/state.py).
 """
 from __future__ import annotations
 
@@ -22,11 +25,11 @@ import sys
 
 from ingest import metrics
 from ingest.breaker import CircuitBreaker
-from ingest.errors import IngestError, LockedError, SourceError, StateDirError
+from ingest.errors import AuthError, IngestError, LockedError, SourceError, StateDirError
 from ingest.health import Health, HealthServer, live_seconds_for
 from ingest.lock import RunLock
 from ingest.pipeline import build_pipeline
-from ingest.service import EXIT_LOCKED, EXIT_UNAVAILABLE, Service, default_scheduler
+from ingest.service import EXIT_LOCKED, EXIT_MAILBOX_AUTH, EXIT_UNAVAILABLE, Service, default_scheduler
 from ingest.settings import Settings
 from ingest.sources import build_source, describe
 from ingest.stopping import StopFlag
@@ -81,7 +84,7 @@ def _run_locked(settings: Settings, *, once: bool) -> int:
         source = build_source(settings)
     except SourceError as exc:
         print(f"bso-ingest run: {exc}", file=sys.stderr)
-        return EXIT_UNAVAILABLE
+        return EXIT_MAILBOX_AUTH if isinstance(exc, AuthError) else EXIT_UNAVAILABLE
     stop_flag = StopFlag()
     try:
         pipeline = build_pipeline(settings, sleep=stop_flag.sleep)

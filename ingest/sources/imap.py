@@ -27,13 +27,21 @@ from imapclient import DELETED, IMAPClient
 from imapclient.exceptions import IMAPClientError, LoginError
 
 from ingest import metrics
-from ingest.errors import AckError, FetchError, SourceError
+from ingest.auth import TokenProvider, build_provider
+from ingest.errors import AckError, AuthError, FetchError, SourceError, TokenUnavailable
 from ingest.net import is_loopback
 from ingest.outcomes import Outcome
 from ingest.settings import ImapSettings
 from ingest.source import RawMessage
 
 log = logging.getLogger(__name__)
+
+# IDLE re-issue interval once a server is found not to announce mail in IDLE:
+# each DONE makes it report what arrived meanwhile.
+SILENT_IDLE_RENEW_SECONDS = 5.0
+
+# RFC 6154 roles a folder setting may name instead of a path.
+SPECIAL_USE = {"\\all", "\\archive", "\\drafts", "\\flagged", "\\junk", "\\sent", "\\trash", "\\important"}
 
 # What a dropped or confused connection raises inside imapclient/imaplib.
 CONNECTION_ERRORS: tuple[type[BaseException], ...] = (IMAPClientError, OSError, EOFError)
@@ -51,7 +59,7 @@ def check_transport(settings: ImapSettings) -> None:
 
 
 def open_client(settings: ImapSettings) -> IMAPClient:
-    """Connects, secures and logs in; the caller owns the returned client."""
+    """Connects and secures (TLS); the caller owns the client and logs in (ImapSource._login)."""
     check_transport(settings)
     context = ssl.create_default_context()
     client = IMAPClient(
@@ -66,15 +74,31 @@ def open_client(settings: ImapSettings) -> IMAPClient:
             # Raises when the server lacks STARTTLS or the handshake fails:
             # we never carry on in plaintext.
             client.starttls(context)
-        if settings.oauth_token is not None:
-            client.oauth2_login(settings.username, settings.oauth_token.get_secret_value())
-        else:
-            password = settings.password.get_secret_value() if settings.password else ""
-            client.login(settings.username, password)
     except BaseException:
         _shutdown_quietly(client)
         raise
     return client
+
+
+class _XOAuth2:
+    """The SASL XOAUTH2 exchange: our one message, then an empty answer to the server's error.
+
+    On a refusal the server sends a JSON error as a challenge (RFC 7628
+    style, e.g. {"status":"401",...}); answering the token again would send
+    the secret twice, so we answer empty and keep the error for the log.
+    """
+
+    def __init__(self, user: str, token: str) -> None:
+        self._payload = f"user={user}\1auth=Bearer {token}\1\1".encode()
+        self._sent = False
+        self.error = ""
+
+    def __call__(self, challenge: bytes) -> bytes:
+        if not self._sent:
+            self._sent = True
+            return self._payload
+        self.error = challenge.decode("utf-8", "replace")[:200]
+        return b""
 
 
 def _shutdown_quietly(client: IMAPClient) -> None:
@@ -102,17 +126,29 @@ class ImapSource:
         *,
         connect: ClientFactory = open_client,
         clock: Callable[[], float] = time.monotonic,
+        provider: TokenProvider | None = None,
     ) -> None:
         check_transport(settings)
         self.settings = settings
         self._connect = connect
         self._clock = clock
+        self.provider = provider if provider is not None else build_provider(settings)
         self._client: IMAPClient | None = None
         self._validity: dict[str, int] = {}
+        # The personal namespace (RFC 2342) the server put us in: configured
+        # folder paths ("BSO/Processed") live under its prefix, with its separator.
         self._delimiter = "/"
+        self._prefix = ""
+        self._foreign_prefixes: tuple[str, ...] = ()
+        self._special: dict[str, str] = {}
         self._selected: str | None = None
         # Highest inbox UID the last fetch saw, for the check before IDLE.
         self._last_uid: int | None = None
+        # Silent-IDLE detection: the last wait ran IDLE to its end unannounced.
+        self._idle_unannounced = False
+        self._idle_renew = settings.idle_renew_seconds
+        self._warned: set[str] = set()
+        self._renew_retry_at = 0.0
         # For the metrics and /readyz: a reconnect is counted, a refused login remembered.
         self._connected_before = False
         self.auth_failed = False
@@ -133,25 +169,117 @@ class ImapSource:
         if self._connected_before:
             metrics.IMAP_RECONNECTS.inc()
         try:
+            # A token first: when the identity provider refuses us, no IMAP
+            # connection is opened for nothing.
+            self.provider.token()
             client = self._connect(self.settings)
-        except LoginError as exc:
-            metrics.AUTH_FAILURES.labels(service="imap").inc()
-            self.auth_failed = True
-            raise FetchError(f"IMAP login as {self.settings.username!r} at {self.target} refused: {exc}") from exc
+        except AuthError:
+            self._refused()
+            raise
         except CONNECTION_ERRORS as exc:
             raise FetchError(f"cannot connect to IMAP {self.target}: {exc}") from exc
+        try:
+            self._login(client)
+        except BaseException as exc:
+            _shutdown_quietly(client)
+            if isinstance(exc, AuthError):
+                self._refused()
+            if isinstance(exc, CONNECTION_ERRORS) and not isinstance(exc, LoginError):
+                raise FetchError(f"logging in to IMAP {self.target}: {exc}") from exc
+            raise
         self._client = client
         self._connected_before = True
         self.auth_failed = False
         try:
-            self._delimiter = self._folder_delimiter(client)
+            self._learn_namespace(client)
             for name in (self.settings.processed_folder, self.settings.skipped_folder, self.settings.quarantine_folder):
                 self._ensure_folder(client, self.folder(name))
+            self._check_expunge(client)
         except CONNECTION_ERRORS as exc:
             self._drop()
             raise FetchError(f"preparing folders on IMAP {self.target}: {exc}") from exc
-        log.info("connected to IMAP %s as %s", self.target, self.settings.username)
+        except FetchError:
+            self._drop()
+            raise
+        log.info("connected to IMAP %s as %s (%s)", self.target, self.settings.username, self.provider.describe())
         return client
+
+    def _refused(self) -> None:
+        metrics.AUTH_FAILURES.labels(service="imap").inc()
+        self.auth_failed = True
+
+    def open_readonly(self) -> IMAPClient:
+        """Connects, logs in and learns the namespace, creating nothing (for `check`); the caller closes it."""
+        try:
+            client = self._connect(self.settings)
+        except CONNECTION_ERRORS as exc:
+            raise FetchError(f"cannot connect to IMAP {self.target}: {exc}") from exc
+        try:
+            self._login(client)
+            self._learn_namespace(client)
+        except BaseException as exc:
+            _shutdown_quietly(client)
+            if isinstance(exc, CONNECTION_ERRORS) and not isinstance(exc, LoginError):
+                raise FetchError(f"logging in to IMAP {self.target}: {exc}") from exc
+            raise
+        return client
+
+    def _login(self, client: IMAPClient) -> None:
+        """LOGIN or AUTHENTICATE XOAUTH2; a refused token is replaced once by a fresh one.
+
+        A token the server refuses may just be older than the server likes
+        (revoked, or expired early): invalidate it and try once with a new
+        one.  A refused fresh token, or a refused password, is an AuthError.
+        """
+        provider = self.provider
+        who = f"IMAP login as {self.settings.username!r} at {self.target} ({provider.describe()})"
+        token = provider.token()
+        if provider.mechanism == "LOGIN":
+            try:
+                client.login(self.settings.username, token)
+            except LoginError as exc:
+                raise AuthError(f"{who} refused: {exc}", who=provider.describe(), code="LOGIN") from None
+            return
+        refusal = self._authenticate(client, token)
+        if refusal is None:
+            return
+        provider.invalidate()
+        fresh = provider.token()
+        if fresh != token:
+            log.info("%s: the server refused the current token (%s); trying once with a new one", who, refusal)
+            refusal = self._authenticate(client, fresh)
+            if refusal is None:
+                return
+        raise AuthError(f"{who} refused a fresh token: {refusal}", who=provider.describe(), code=refusal)
+
+    def _authenticate(self, client: IMAPClient, token: str) -> str | None:
+        """None when XOAUTH2 succeeded, else the server's refusal (its error status and text)."""
+        mechanism = _XOAuth2(self.settings.username, token)
+        try:
+            client.sasl_login("XOAUTH2", mechanism)
+        except LoginError as exc:
+            detail = str(exc)
+            if mechanism.error:
+                detail = f"{detail} {mechanism.error}"
+            return detail.strip()[:300] or "refused"
+        return None
+
+    def _learn_namespace(self, client: IMAPClient) -> None:
+        prefix, delimiter = "", ""
+        foreign: list[str] = []
+        if client.has_capability("NAMESPACE"):
+            try:
+                space = client.namespace()
+                if space.personal:
+                    prefix, delimiter = space.personal[0][0], space.personal[0][1] or ""
+                for group in (space.other, space.shared):
+                    foreign += [entry[0] for entry in group or () if entry[0]]
+            except IMAPClientError as exc:
+                log.debug("NAMESPACE failed on %s (%s); using LIST", self.target, exc)
+        self._prefix = prefix
+        self._delimiter = delimiter or self._folder_delimiter(client)
+        self._foreign_prefixes = tuple(foreign)
+        self._special = self._special_use(client)
 
     def _folder_delimiter(self, client: IMAPClient) -> str:
         try:
@@ -162,14 +290,61 @@ class ImapSource:
             pass
         return "/"
 
+    @staticmethod
+    def _special_use(client: IMAPClient) -> dict[str, str]:
+        """RFC 6154 roles ("\\Archive", "\\Junk") -> the folder the server gave each."""
+        if not (client.has_capability("SPECIAL-USE") or client.has_capability("XLIST")):
+            return {}
+        roles: dict[str, str] = {}
+        try:
+            for flags, _delimiter, name in client.list_folders():
+                for flag in flags:
+                    text = flag.decode() if isinstance(flag, bytes) else str(flag)
+                    if text.lower() in SPECIAL_USE:
+                        roles.setdefault(text.lower(), name)
+        except IMAPClientError:
+            return {}
+        return roles
+
     def folder(self, name: str) -> str:
-        """A configured folder path ("BSO/Processed") in the server's hierarchy."""
-        return self._delimiter.join(part for part in name.split("/") if part) if self._delimiter != "/" else name
+        """A configured folder ("BSO/Processed") as this server names it.
+
+        Paths in the settings use "/"; here they get the server's separator
+        and, unless they already name it, the personal namespace's prefix
+        ("INBOX." on Courier, Cyrus and many hosted Dovecots).  "INBOX" is
+        itself, and a SPECIAL-USE role ("\\Archive") is the folder the server
+        gave that role.
+        """
+        if name.upper() == "INBOX":
+            return "INBOX"
+        if name.startswith("\\"):
+            found = self._special.get(name.lower())
+            if found is None:
+                raise FetchError(f"IMAP {self.target} has no folder with the SPECIAL-USE role {name}")
+            return found
+        path = self._delimiter.join(part for part in name.split("/") if part)
+        if not self._prefix or self._inside(path, self._prefix) or self._outside_personal(path):
+            return path
+        return self._prefix + path
 
     @staticmethod
-    def _ensure_folder(client: IMAPClient, name: str) -> None:
-        if client.folder_exists(name):
+    def _inside(path: str, prefix: str) -> bool:
+        if prefix.upper().startswith("INBOX"):  # INBOX is case-insensitive (RFC 3501)
+            return (path + prefix[-1:]).upper().startswith(prefix.upper())
+        return (path + prefix[-1:]).startswith(prefix)
+
+    def _outside_personal(self, path: str) -> bool:
+        return any(self._inside(path, prefix) for prefix in self._foreign_prefixes)
+
+    def _ensure_folder(self, client: IMAPClient, name: str) -> None:
+        if name.upper() == "INBOX" or name in self._special.values() or client.folder_exists(name):
             return
+        if (self._prefix and not self._inside(name, self._prefix)) or self._outside_personal(name):
+            raise FetchError(
+                f"IMAP folder {name!r} does not exist and is outside the personal namespace"
+                f" {self._prefix!r} of {self.target}: we never create folders there; create it, or name"
+                f" one inside (e.g. \"BSO/Processed\" becomes {self._prefix + 'BSO' + self._delimiter + 'Processed'!r})"
+            )
         try:
             client.create_folder(name)
             client.subscribe_folder(name)
@@ -178,6 +353,23 @@ class ImapSource:
             if not client.folder_exists(name):
                 raise
         log.info("created IMAP folder %s", name)
+
+    def _check_expunge(self, client: IMAPClient) -> None:
+        if client.has_capability("MOVE") or client.has_capability("UIDPLUS"):
+            return
+        if self.settings.expunge_without_uidplus:
+            self._once("expunge", "IMAP %s has neither MOVE nor UIDPLUS: filed mail is removed from %s with a plain"
+                       " EXPUNGE (imap.expunge_without_uidplus), which also removes what other clients flagged"
+                       " \\Deleted there", self.target, self.settings.folder)
+        else:
+            self._once("expunge", "IMAP %s has neither MOVE nor UIDPLUS: filed mail stays in %s flagged \\Deleted"
+                       " (we skip it) until someone expunges; for an inbox only this service uses, set"
+                       " imap.expunge_without_uidplus = true", self.target, self.settings.folder)
+
+    def _once(self, key: str, message: str, *args: object) -> None:
+        if key not in self._warned:
+            self._warned.add(key)
+            log.warning(message, *args)
 
     def _select(self, client: IMAPClient, folder: str) -> int:
         """Selects `folder` (once) and returns its UIDVALIDITY."""
@@ -208,8 +400,10 @@ class ImapSource:
         """Every message in the folder not yet filed, oldest UID first, in batches."""
         yield from self._read(self.settings.folder)
 
-    def _read(self, folder: str) -> Iterator[RawMessage]:
+    def _read(self, name: str) -> Iterator[RawMessage]:
+        """Reads the configured folder `name`, resolved once the server told us its namespace."""
         client = self._connected()
+        folder = self.folder(name)
         try:
             validity = self._select(client, folder)
             # \Deleted ones were already copied out (the no-MOVE path) and
@@ -218,7 +412,8 @@ class ImapSource:
         except CONNECTION_ERRORS as exc:
             self._drop()
             raise FetchError(f"searching IMAP folder {folder} at {self.target}: {exc}") from exc
-        if folder == self.settings.folder:
+        if name == self.settings.folder:
+            self._note_unannounced(uids)
             self._last_uid = max(uids, default=0)
         for batch in _chunks(uids, self.settings.batch_size):
             try:
@@ -250,8 +445,7 @@ class ImapSource:
 
     def ack(self, msg: RawMessage, outcome: Outcome) -> None:
         """Moves the message to the folder its (final) outcome names."""
-        target = self.folder(self.folder_for(outcome))
-        self._move(msg, self.settings.folder, target)
+        self._move(msg, self.settings.folder, self.folder_for(outcome))
 
     def folder_for(self, outcome: Outcome) -> str:
         folders = {
@@ -264,12 +458,14 @@ class ImapSource:
             raise ValueError(f"outcome {outcome.kind!r} is not final; the message stays in the inbox")
         return folders[outcome.kind]
 
-    def _move(self, msg: RawMessage, source: str, target: str) -> None:
+    def _move(self, msg: RawMessage, source_name: str, target_name: str) -> None:
+        """Moves `msg` between two configured folders, named as the server names them."""
         validity, uid = parse_ref(msg.ref)
         try:
             client = self._connected()
+            source, target = self.folder(source_name), self.folder(target_name)
         except FetchError as exc:
-            raise AckError(f"UID {uid}: cannot move to {target}: {exc}") from exc
+            raise AckError(f"UID {uid}: cannot move to {target_name}: {exc}") from exc
         try:
             current = self._select(client, source)
             if current != validity:
@@ -286,6 +482,8 @@ class ImapSource:
                 # other clients flagged; leave ours \Deleted (fetch skips them).
                 if client.has_capability("UIDPLUS"):
                     client.uid_expunge([uid])
+                elif self.settings.expunge_without_uidplus:
+                    client.expunge()  # opted in: a dedicated inbox (see _check_expunge)
         except AckError:
             raise
         except IMAPClientError as exc:
@@ -306,11 +504,11 @@ class ImapSource:
 
     def quarantined(self) -> Iterator[RawMessage]:
         """The raw messages waiting in the quarantine folder."""
-        yield from self._read(self.folder(self.settings.quarantine_folder))
+        yield from self._read(self.settings.quarantine_folder)
 
     def requeue(self, msg: RawMessage) -> None:
         """Moves a message from the quarantine folder back to the inbox."""
-        self._move(msg, self.folder(self.settings.quarantine_folder), self.settings.folder)
+        self._move(msg, self.settings.quarantine_folder, self.settings.folder)
 
     # -- waiting ----------------------------------------------------------
 
@@ -327,10 +525,15 @@ class ImapSource:
         """Blocks in IDLE until new mail (True), `timeout` or `stop()` (False).
 
         IDLE is re-issued every `idle_renew_seconds` (RFC 2177 allows a server
-        to drop an IDLE after 30 minutes).  Returns False at once when IDLE is
-        off or unsupported; the caller then just sleeps until the next poll.
-        A dropped connection raises FetchError; the next call reconnects.
+        to drop an IDLE after 30 minutes), or every few seconds on a server
+        found to stay silent in IDLE (see _note_unannounced): the answer to
+        each DONE carries what arrived meanwhile.  An OAuth token is renewed
+        here too when its margin is reached, so the next login has one ready.
+        Returns False at once when IDLE is off or unsupported; the caller then
+        just sleeps until the next poll.  A dropped connection raises
+        FetchError; the next call reconnects.
         """
+        self._idle_unannounced = False
         if not self.settings.idle:
             return False
         client = self._connected()
@@ -342,41 +545,81 @@ class ImapSource:
             if self._arrived_since_fetch(client):
                 return True
             client.idle()
-            renew_at = self._clock() + self.settings.idle_renew_seconds
+            idling = True
+            started_idle = self._clock()
+            renew_at = started_idle + self._idle_renew
+            announced = False
             try:
                 while not stop():
                     now = self._clock()
                     if now >= deadline:
-                        return False
+                        break
+                    self._renew_token()
                     if now >= renew_at:
-                        client.idle_done()
+                        idling = False
+                        if _announces(client.idle_done()):
+                            announced = True
+                            break
                         client.idle()
-                        renew_at = now + self.settings.idle_renew_seconds
+                        idling = True
+                        renew_at = now + self._idle_renew
                     # Short slices so a stop request is seen within a second.
                     wait = min(1.0, deadline - now, max(renew_at - now, 0.0))
                     started = time.monotonic()
                     responses = client.idle_check(timeout=wait)
                     if any(_is_new_mail(r) for r in responses):
-                        return True
+                        announced = True
+                        break
                     if any(r and r[0] == b"BYE" for r in responses):
+                        idling = False
                         self._drop()
                         raise FetchError(f"IMAP {self.target} closed the connection during IDLE: {responses}")
                     if not responses and time.monotonic() - started < wait / 2:
                         # idle_check returns [] at once on EOF too; a DONE
                         # round trip tells a dead socket from a spurious wakeup.
-                        client.idle_done()
+                        idling = False
+                        if _announces(client.idle_done()):
+                            announced = True
+                            break
                         client.idle()
-                return False
+                        idling = True
             finally:
-                still_ours = self._client is client  # not dropped by the BYE path
-                if still_ours:
-                    client.idle_done()
+                if idling and self._client is client:
+                    announced = _announces(client.idle_done()) or announced
+            # Ran IDLE for a while and heard nothing: if the poll that follows
+            # finds new mail, this server does not announce it in IDLE.
+            self._idle_unannounced = not announced and self._clock() - started_idle >= 2.0
+            return announced
         except FetchError:
             self._drop()
             raise
         except CONNECTION_ERRORS as exc:
             self._drop()
             raise FetchError(f"IDLE on IMAP {self.settings.folder} at {self.target} failed: {exc}") from exc
+
+    def _note_unannounced(self, uids: Sequence[int]) -> None:
+        """Called by each inbox fetch: new mail after a silent IDLE means the server's IDLE is silent."""
+        silent = self._idle_unannounced and self._last_uid is not None and any(u > self._last_uid for u in uids)
+        self._idle_unannounced = False
+        if silent and self._idle_renew > SILENT_IDLE_RENEW_SECONDS:
+            self._idle_renew = SILENT_IDLE_RENEW_SECONDS
+            log.warning(
+                "IMAP %s did not announce new mail during IDLE (the poll found it): re-issuing IDLE every %.0fs"
+                " from now on, so mail is still picked up within seconds. The server can be fixed instead:"
+                " Courier IMAP_ENHANCEDIDLE=1 (with FAM/gamin), Cyrus with idled running (docs/MAILBOXES.md)",
+                self.target, SILENT_IDLE_RENEW_SECONDS,
+            )
+
+    def _renew_token(self) -> None:
+        """Renews an OAuth token during a long IDLE; failures wait for the next login (at most one try a minute)."""
+        now = self._clock()
+        if now < self._renew_retry_at:
+            return
+        try:
+            self.provider.renew_if_due()
+        except (AuthError, TokenUnavailable) as exc:
+            self._renew_retry_at = now + 60.0
+            log.warning("renewing the IMAP token during IDLE failed: %s; the next login tries again", exc)
 
 
 def _aware(value: object) -> datetime | None:
@@ -393,3 +636,8 @@ def _newer_than(client: IMAPClient, uid: int) -> bool:
 
 def _is_new_mail(response: tuple[object, ...]) -> bool:
     return len(response) >= 2 and response[1] in (b"EXISTS", b"RECENT")
+
+
+def _announces(done: tuple[object, list[tuple[object, ...]]] | None) -> bool:
+    """Whether the untagged answers to IDLE's DONE announce new mail."""
+    return bool(done) and any(_is_new_mail(r) for r in (done[1] or []))  # type: ignore[index]
