@@ -71,7 +71,7 @@ namespace inbox {{
   inbox = yes
   separator = {separator}
   prefix = {prefix}
-}}
+{namespace_extra}}}
 protocol imap {{
   mail_max_userip_connections = 100
 }}
@@ -160,17 +160,19 @@ class DovecotServer:
 
     def __init__(
         self, root: Path, *, tls: bool = False, oauth2: OAuth2Endpoints | None = None,
-        prefix: str = "", separator: str = "/",
+        prefix: str = "", separator: str = "/", namespace_extra: str = "",
     ) -> None:
         """`oauth2`: check XOAUTH2 bearer tokens with Dovecot's oauth2 passdb at
         these endpoints (then passwords only go to the passwd-file); `prefix`
         and `separator`: the personal namespace, e.g. "INBOX." and "." as
-        Courier, Cyrus and many hosting panels lay mail out."""
+        Courier, Cyrus and many hosting panels lay mail out; `namespace_extra`:
+        more lines for that namespace, e.g. mailbox blocks with special_use."""
         self.root = root
         self.tls = tls
         self.oauth2 = oauth2
         self.prefix = prefix
         self.separator = separator
+        self.namespace_extra = namespace_extra
         self.port = free_port()
         # IMAPS port, and STARTTLS on `port`, when tls: a self-signed
         # certificate for 127.0.0.1/localhost in `cert_path`.
@@ -207,6 +209,7 @@ class DovecotServer:
                 oauth2_passdb=oauth2_passdb,
                 passwd_mechanisms=passwd_mechanisms,
                 separator=self.separator,
+                namespace_extra=self.namespace_extra,
                 prefix=self.prefix,
                 root=self.root,
                 ssl=ssl,

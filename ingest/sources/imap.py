@@ -583,13 +583,16 @@ class ImapSource:
                             break
                         client.idle()
                         idling = True
+                revealed = False
             finally:
                 if idling and self._client is client:
-                    announced = _announces(client.idle_done()) or announced
-            # Ran IDLE for a while and heard nothing: if the poll that follows
+                    # What arrived meanwhile comes with the answer to DONE,
+                    # even from a server that said nothing during IDLE.
+                    revealed = _announces(client.idle_done())
+            # Ran IDLE for a while and heard nothing: if the fetch that follows
             # finds new mail, this server does not announce it in IDLE.
             self._idle_unannounced = not announced and self._clock() - started_idle >= 2.0
-            return announced
+            return announced or revealed
         except FetchError:
             self._drop()
             raise
