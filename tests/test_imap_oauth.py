@@ -231,3 +231,29 @@ def test_google_service_account_run_once_through_dovecot(
 
     private_key = json.loads(key)["private_key"].splitlines()[1]
     assert_no_secrets(caplog.records, [private_key, *stand_in.issued_tokens()], oauth_dovecot.user)
+
+
+def test_check_shows_the_provider_the_token_expiry_and_the_mailbox_it_opened(
+    oauth_dovecot: DovecotServer, stand_in: IdentityProvider, zendesk_emulator: Emulator, tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str],
+) -> None:
+    creds = stand_in.register_entra(TENANT, CLIENT, (oauth_dovecot.user,))
+    oauth_dovecot.append([support_mail(1)])
+    env = microsoft_env(oauth_dovecot, stand_in, zendesk_emulator.url, tmp_path, creds["secret"])
+    for name in [k for k in os.environ if k.startswith("BSO_INGEST_")]:
+        monkeypatch.delenv(name)
+    for name, value in env.items():
+        if name.startswith("BSO_INGEST_"):
+            monkeypatch.setenv(name, value)
+    assert main(["check"]) == 0
+    out = capsys.readouterr().out
+    auth = next(line for line in out.splitlines() if "imap.auth" in line)
+    assert f"microsoft tenant={TENANT} client={CLIENT}" in auth and "token valid until" in auth
+    assert "XOAUTH2 via microsoft" in out
+    assert "inbox 'INBOX' opened read-only as 'INBOX': 1 messages" in out
+    assert creds["secret"] not in out and not any(t in out for t in stand_in.issued_tokens())
+
+    stand_in.revoke(CLIENT)
+    assert main(["check"]) == 1
+    out = capsys.readouterr().out
+    assert "FAIL imap.login" in out and "AADSTS7000215" in out and "IMAP.AccessAsApp" in out
