@@ -173,9 +173,10 @@ def test_a_revoked_client_is_an_auth_failure_with_one_attempt_per_backoff_step(
         revoked = time.time()
         oauth_dovecot.restart()  # the next login needs the (revoked) credentials
         started = time.monotonic()
-        wait_for(lambda: service.auth.failing(), timeout=10)
-        # Within one backoff step: the reconnect after the drop waits 1 s.
-        assert time.monotonic() - started < 1.0 + 3.0
+        wait_for(lambda: service.auth.failing(), timeout=20)
+        # Within one backoff step: the reconnect after the drop waits 1 s,
+        # then one login attempt (slack for a loaded machine).
+        assert time.monotonic() - started < 1.0 + 7.0
         time.sleep(16.0)
         refused = [t for t in stand_in.times("token_refused") if t >= revoked]
         authenticates = stand_in.count("tokeninfo_refused", since=revoked) + stand_in.count("tokeninfo", since=revoked)
@@ -183,8 +184,9 @@ def test_a_revoked_client_is_an_auth_failure_with_one_attempt_per_backoff_step(
         # 5 in ~17 s rather than one per second; and only the first reached
         # Dovecot (the cached token); after it the IdP refused us first.
         assert 2 <= len(refused) <= 5, refused
+        # A loaded machine only stretches the steps, never shortens them.
         gaps = [b - a for a, b in zip(refused, refused[1:], strict=False)]
-        assert all(gap >= 1.5 for gap in gaps) and gaps == sorted(gaps), gaps
+        assert all(gap >= 0.8 * 2 ** (step + 1) for step, gap in enumerate(gaps)), gaps
         assert authenticates <= 1
         failing = service.auth.failing()
         assert [f.service for f in failing] == ["imap"] and failing[0].code == "AADSTS7000215"
