@@ -68,6 +68,10 @@ class Health:
 
     def _mailbox(self) -> Check:
         source = self.service.source
+        refusal = self.service.auth.refusals.get("imap") if hasattr(self.service, "auth") else None
+        if refusal is not None:
+            return False, f"credentials refused ({refusal.code or 'refused'}, {refusal.attempts} attempts):" \
+                f" {refusal.reason[:200]}; see `bso-ingest check`"
         if getattr(source, "auth_failed", False):
             return False, "the IMAP login was refused: fix the credentials (see `bso-ingest check`)"
         since = self.service.mailbox_failing_since
@@ -95,6 +99,9 @@ class Health:
 
     def _zendesk(self) -> Check:
         breaker = self.service.breaker
+        refusal = self.service.auth.refusals.get("zendesk") if hasattr(self.service, "auth") else None
+        if refusal is not None:
+            return False, f"credentials refused ({refusal.code or 'refused'}): {refusal.reason[:200]}"
         if not self.service.zendesk_accepted:
             why = f"; Zendesk unavailable: {breaker.reason}" if breaker.is_open else ""
             return False, f"credentials not yet accepted{why}"
