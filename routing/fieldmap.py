@@ -199,6 +199,9 @@ class _Mapper:
         if target is None:
             self.out.reasons.append(f"{portal} {label}: no Zendesk ticket field {ref!r}; not sent")
             return
+        if not target.active:
+            self.out.reasons.append(f"{portal} {label}: field {target.title!r} is inactive; not sent")
+            return
         if self.form is not None and target.id not in self.form.field_ids and not any_form:
             self.out.reasons.append(f"{portal} {label}: field {target.title!r} is not on form {self.form.name!r}; "
                                     "not sent")

@@ -62,3 +62,11 @@ def test_a_value_that_also_names_the_line_still_finds_its_option() -> None:
     out = mapped(product="RM", version="RM 12.1.2410", environment="RM - Homologação")
     assert out.values[VERSAO_RM] == "versao_rm_12_1_2410"
     assert out.values[AMBIENTE_RM] == "ambiente_rm_homologacao"
+
+
+def test_an_inactive_field_is_not_sent_and_says_why() -> None:
+    data = portal_data()
+    next(f for f in data["ticket_fields"] if f["title"] == "Módulo")["active"] = False
+    out = map_fields(Fields(module="Fiscal"), {}, Account.from_api(data).catalog, FieldsSettings())
+    assert 360012 not in out.values
+    assert "module 'Fiscal': field 'Módulo' is inactive; not sent" in out.reasons
