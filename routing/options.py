@@ -7,7 +7,9 @@ is tried, in order:
 2. synonym: a configured alias ("Folha" → "Folha de Pagamento"), then exact;
 3. prefix: a version with more parts than the option ("12.1.2410.146" is
    release 146 of "12.1.2410");
-4. fuzzy: rapidfuzz's normalized Indel similarity of the folded texts, at or
+4. contains: every word of exactly one option is in the value ("Cálculo da
+   folha" → "Cálculo"; "cálculo de férias" names two options, so neither);
+5. fuzzy: rapidfuzz's normalized Indel similarity of the folded texts, at or
    above `threshold` AND ahead of the runner-up by `margin`, so a value that is
    as close to two real options ("Emissão de NF": NF-e or NFS-e?) is refused
    rather than guessed.  Texts whose numbers differ never match fuzzily:
@@ -41,7 +43,7 @@ class Match:
     """The option a written value maps to (None: no match) and how it was found."""
 
     option: Option | None
-    how: str  # exact | synonym | prefix | fuzzy | no match
+    how: str  # exact | synonym | prefix | contains | fuzzy | no match
     score: float | None = None
     note: str = ""
 
@@ -81,7 +83,25 @@ def match_option(
     if prefixed:
         best = max(prefixed, key=lambda o: len(o.name))
         return Match(best, "prefix", note=f"{text.strip()!r} starts with {best.name!r}")
+    contained = _contained(key, options)
+    if contained is not None:
+        return contained
     return _fuzzy(key, options, threshold, margin)
+
+
+def _contained(key: str, options: Sequence[Option]) -> Match | None:
+    """ "Cálculo da folha" names the option "Cálculo": every word of exactly one option
+    (the one with the most words, if several) appears in the value.  Two options
+    as well contained ("erro no cálculo de férias": Cálculo? Férias?) name neither."""
+    words = set(key.split())
+    found = [o for o in options if len(_key(o.name)) >= 3 and set(_key(o.name).split()) <= words]
+    if not found:
+        return None
+    size = max(len(_key(o.name).split()) for o in found)
+    widest = [o for o in found if len(_key(o.name).split()) == size]
+    if len(widest) > 1:
+        return Match(None, "no match", note="names " + " and ".join(repr(o.name) for o in widest))
+    return Match(widest[0], "contains", note=f"{widest[0].name!r}")
 
 
 def _exact(key: str, options: Sequence[Option]) -> Option | None:

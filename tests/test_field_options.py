@@ -7,6 +7,7 @@ from routing.catalog import Option, TicketField
 from routing.options import checkbox, convert, match_option
 
 ROUTINES = [Option(i, name, tag) for i, (name, tag) in enumerate([
+    ("Cálculo", "agrupador_calculo"), ("Férias", "agrupador_ferias"),
     ("Emissão de NF-e", "agrupador_emissao_de_nf_e"), ("Emissão de NFS-e", "agrupador_emissao_de_nfs_e"),
     ("Contas a Pagar", "agrupador_contas_a_pagar"), ("Contas a Receber", "agrupador_contas_a_receber"),
     ("Integração Contábil", "agrupador_integracao_contabil"), ("Integração Financeira", "x_fin"),
@@ -81,3 +82,15 @@ def test_regexp_field_checks_its_pattern() -> None:
     field = TicketField(1, "regexp", "CNPJ", regexp=r"\d{14}")
     assert convert(field, "12345678000195").ok
     assert not convert(field, "12.345.678/0001-95").ok
+
+
+def test_a_value_that_contains_exactly_one_option_names_it() -> None:
+    m = match_option("Cálculo da folha", ROUTINES)
+    assert (m.option.value, m.how) == ("agrupador_calculo", "contains")
+    # The longest contained option wins over a shorter one inside it.
+    assert match_option("Contas a Pagar em atraso", ROUTINES).option.value == "agrupador_contas_a_pagar"
+
+
+def test_a_value_containing_two_options_names_neither() -> None:
+    m = match_option("erro no cálculo de férias", ROUTINES)
+    assert m.option is None and "Cálculo" in m.note and "Férias" in m.note

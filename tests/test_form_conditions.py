@@ -47,7 +47,7 @@ def test_a_value_the_conditions_would_hide_is_not_sent_and_is_reported() -> None
 
 
 def test_an_environment_that_is_no_option_is_listed_not_sent_as_text() -> None:
-    out = mapped(product="RM", environment="Produção antiga")
+    out = mapped(product="RM", environment="Nuvem privada")
     assert AMBIENTE_RM not in out.values
     assert [u.portal for u in out.unmatched] == ["environment"]
     assert all(isinstance(v, (bool, str)) for v in out.values.values())
