@@ -6,8 +6,10 @@ sees the From line at once in each of these, and so must we:
 
 - a separator line, a blank line or an export's title before the headers
   (an mbox `From ` envelope line is already handled by the stdlib);
-- one malformed line inside the block (`quite Delivered-To: x`) followed by
-  valid headers;
+- one malformed line inside the block (`quite Delivered-To: x`, or a folded
+  line that lost its leading white space) followed by valid headers: it is
+  read as a continuation of the header before it, so nothing is lost and no
+  header is invented;
 - RFC 5322 §4.5 obsolete syntax: white space before the colon
   (`From  : John Doe <jdoe@example>`), which the stdlib does not accept.
 
@@ -54,7 +56,7 @@ def recover(raw: bytes) -> tuple[bytes, list[str]]:
     end = _block_end(lines, start)
     kept: list[bytes] = []
     obsolete_names: list[str] = []
-    dropped = 0
+    malformed = 0
     for index in range(start, end):
         line = lines[index]
         obsolete = _OBSOLETE.match(line)
@@ -64,9 +66,13 @@ def recover(raw: bytes) -> tuple[bytes, list[str]]:
             kept.append(name + b":" + line[obsolete.end():])
         elif _HEADER.match(line):
             kept.append(line)
-        elif dropped < MAX_BAD and _valid_after(lines, index + 1, end):
-            dropped += 1
-            defects.append(f"header block: dropped malformed line {index + 1}")
+        elif malformed < MAX_BAD and _valid_after(lines, index + 1, end, MAX_BAD - malformed - 1):
+            malformed += 1
+            if kept:
+                defects.append(f"header block: line {index + 1} is not a header; read as a continuation")
+                kept.append(b" " + line)
+            else:
+                defects.append(f"header block: line {index + 1} is not a header; dropped")
         else:
             # Not a header and no headers after it: the body starts here
             # without a blank line, as the stdlib reads it.
@@ -116,8 +122,9 @@ def _looks_like_block(lines: list[bytes], start: int) -> bool:
     return False
 
 
-def _valid_after(lines: list[bytes], start: int, end: int) -> bool:
-    """The rest of the block is header lines (one known name at least): the bad line was a slip."""
+def _valid_after(lines: list[bytes], start: int, end: int, allowance: int) -> bool:
+    """The rest of the block is header lines (one known name at least, at most
+    `allowance` more bad lines): the bad line was a slip, not the body's start."""
     known = False
     for index in range(start, end):
         line = lines[index]
@@ -125,5 +132,7 @@ def _valid_after(lines: list[bytes], start: int, end: int) -> bool:
         if match:
             known = known or match.group(1).lower() in KNOWN
         elif not _CONTINUATION.match(line):
-            return False
+            allowance -= 1
+            if allowance < 0:
+                return False
     return known

@@ -49,8 +49,19 @@ def test_one_malformed_line_among_valid_headers() -> None:
     raw = b"Received: by mx.example.com; Fri, 27 Nov 2026 08:00:01 -0300\nquite Delivered-To: x@example.com\n" + HEADERS + BODY
     email = parse(raw)
     assert email.requester.email == "joao@cliente.example"
-    assert "header block: dropped malformed line 2" in email.defects
+    assert "header block: line 2 is not a header; read as a continuation" in email.defects
     assert email.body_text == "A folha parou."
+    assert email.header("received") == ("by mx.example.com; Fri, 27 Nov 2026 08:00:01 -0300 "
+                                        "quite Delivered-To: x@example.com")
+
+
+def test_a_folded_line_that_lost_its_white_space_stays_with_its_header() -> None:
+    raw = (b"From: Ana <ana@cliente.example>\nTo: suporte@example.com,\noutro@example.com\n"
+           b"Subject: Erro na emissao\nda nota\nDate: Fri, 27 Nov 2026 08:00:00 -0300\n\ncorpo\n")
+    email = parse(raw)
+    assert email.to == ["suporte@example.com", "outro@example.com"]
+    assert email.subject == "Erro na emissao da nota"
+    assert email.body_text == "corpo"
 
 
 def test_obsolete_white_space_before_the_colon() -> None:
