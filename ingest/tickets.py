@@ -6,7 +6,9 @@ channel would make the ticket.  Pure functions: no HTTP, no clock.
   Zendesk finds or creates the user from that object: no user lookups.
 - CCs come from To + Cc + the portal's "Usuários em Cópia", without our own
   support addresses and without the requester; Zendesk takes at most 48, so
-  the rest are named in the comment instead of being lost.
+  the rest are named in the comment instead of being lost.  Body-listed
+  addresses outside the requester's organization or domain are named, not
+  CC'd, unless `[security] body_ccs = "any"`.
 - Attachments over the size limit, or blocked by name or by their real type
   (`parsers.attachment_safety`), are left out and the comment says which and
   why, so the ticket is never lost over them.
@@ -16,13 +18,14 @@ from __future__ import annotations
 import re
 import unicodedata
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from parsers.attachment_safety import blocked_reason, normalize_name
 from parsers.model import Attachment, Email
 from parsers.quotes import strip_quoted
 from routing.model import Route
+from routing.sender_org import same_organization
 
 if TYPE_CHECKING:
     from ingest.settings import Settings
@@ -54,6 +57,9 @@ class Plan:
     ccs: list[str]
     extra_ccs: list[str]  # beyond Zendesk's CC limit, listed in the comment
     bad_ccs: list[str]  # not valid addresses, listed in the comment
+    # Named in the body's "Usuários em Cópia" but outside the requester's
+    # organization ([security] body_ccs): listed for agents, not CC'd.
+    listed_ccs: list[str] = field(default_factory=list)
 
 
 def external_id(email: Email) -> str:
@@ -131,9 +137,18 @@ def cc_addresses(email: Email, route: Route, settings: "Settings") -> tuple[list
 
 def plan(email: Email, route: Route | None, settings: "Settings") -> Plan:
     uploads, left_out = split_attachments(email.attachments, settings)
+    listed: list[str] = []
+    if route is not None and settings.security.body_ccs == "organization":
+        # Anyone can list addresses in a body; Zendesk would e-mail them all.
+        mapping = settings.routing.organizations
+        sender = email.requester.email
+        inside = [a for a in route.extra_ccs if same_organization(a, sender, mapping)]
+        header = {a.strip().lower() for a in [*email.to, *email.cc]}
+        listed = [a for a in route.extra_ccs if a not in inside and a.strip().lower() not in header]
+        route = route.model_copy(update={"extra_ccs": inside})
     # A comment on an existing ticket leaves its CCs alone (route is None).
     ccs, extra, bad = cc_addresses(email, route, settings) if route is not None else ([], [], [])
-    return Plan(uploads, left_out, ccs, extra, bad)
+    return Plan(uploads, left_out, ccs, extra, bad, listed)
 
 
 def comment_body(email: Email, p: Plan, text: str | None = None) -> str:
@@ -146,6 +161,9 @@ def comment_body(email: Email, p: Plan, text: str | None = None) -> str:
         notes.append("Also in copy (over Zendesk's limit of CCs): " + ", ".join(p.extra_ccs))
     if p.bad_ccs:
         notes.append("Addresses in copy that are not valid: " + ", ".join(p.bad_ccs))
+    if p.listed_ccs:
+        notes.append("Named in the mail as in copy, but not added (outside the requester's organization): "
+                     + ", ".join(p.listed_ccs))
     if notes:
         parts.append("---\n" + "\n\n".join(notes))
     return "\n\n".join(parts)

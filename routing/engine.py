@@ -12,7 +12,7 @@ from dataclasses import dataclass
 
 from parsers import fields as portal_fields
 from parsers.model import Email, Fields
-from routing import zendesk_fields
+from routing import sender_org, zendesk_fields
 from routing.account import Account
 from routing.conditions import CONDITIONS, Check, Facts
 from routing.fieldmap import map_fields, unmatched_note, unmatched_text
@@ -93,13 +93,18 @@ def route_with_decision(
 ) -> tuple[Route, Decision]:
     # A stage before may have filled the fields; otherwise read them now.
     fields = email.fields if email.fields != Fields() else portal_fields.extract_fields(email)
-    orgs = organization_of(fields, email.requester.email, cfg.organizations, account)
+    # The body's organization never overrides the sender's own (routing.sender_org).
+    directory = account.directory if account is not None else None
+    fields, by, org_claim = sender_org.restrict(fields, email.requester.email, cfg.organizations, directory)
+    orgs = organization_of(by, email.requester.email, cfg.organizations, account)
     facts = Facts(
         sender=email.requester.email.lower(), subject=email.subject,
         body=portal_fields.ticket_text(email), fields=fields, organizations=orgs,
     )
     decision = decide(facts, cfg.rules)
     reasons = [f"rule {name!r} did not match: {check.sentence}" for name, check in decision.skipped]
+    if org_claim:
+        reasons.insert(0, org_claim)
 
     if not fields.organization and orgs:
         fields = fields.model_copy(update={"organization": orgs[0][0]})
