@@ -7,6 +7,7 @@ from parsers.model import Address, Email, Fields
 from routing import route
 from routing.config import RoutingSettings
 from routing.model import Route
+from routing.organizations import Directory
 from routing.sender_org import restrict, same_organization
 
 MAPPING = {"metalurgica-exemplo.com.br": "T12345", "agro-exemplo.com.br": "T777"}
@@ -82,3 +83,22 @@ def test_body_ccs_any_keeps_the_old_behaviour() -> None:
     email = Email(key="k", requester=Address(email="jose@metalurgica-exemplo.com.br"), subject="x", body_text="c")
     p = tickets.plan(email, _route(["vitima@agro-exemplo.com.br"]), settings)
     assert p.ccs == ["vitima@agro-exemplo.com.br"] and p.listed_ccs == []
+
+
+DIRECTORY = Directory.from_api([
+    {"id": 1, "name": "Metalúrgica Exemplo Ltda", "domain_names": ["metalurgica-exemplo.com.br"],
+     "organization_fields": {"codigo_cliente": "T12345"}},
+    {"id": 2, "name": "Padaria Boa", "domain_names": ["padaria.com.br"], "organization_fields": {}},
+])
+
+
+def test_with_the_zendesk_directory() -> None:
+    # A stranger naming a customer by its name: not believed.
+    ticket, by, why = restrict(Fields(organization="Metalurgica Exemplo LTDA"), "x@gmail.com", {}, DIRECTORY)
+    assert ticket.organization is None and by.organization is None and why
+    # The customer itself, by name: as written.
+    mine = Fields(organization="Metalúrgica Exemplo Ltda")
+    assert restrict(mine, "jose@metalurgica-exemplo.com.br", {}, DIRECTORY) == (mine, mine, None)
+    # A directory customer without a code naming another customer: routed as itself, by name.
+    ticket, by, why = restrict(Fields(organization="T12345"), "dono@padaria.com.br", {}, DIRECTORY)
+    assert (ticket.organization, by.organization) == ("Padaria Boa", None) and why
