@@ -63,7 +63,10 @@ def restrict(
     )
     if same:
         return fields, fields, None
-    known = named_org is not None or any(fold(code) == fold(named) for code in mapping.values())
+    # Known: we know which domains belong to it, so we can tell the sender is not one of them.
+    known = (named_org is not None and bool(named_org.domains)) or any(
+        fold(code) == fold(named) for code in mapping.values()
+    )
     unnamed = fields.model_copy(update={"organization": None})
     if own is not None:
         why = f"the mail names organization {named!r}; routed as the sender's own, {own!r} (domain {domain})"

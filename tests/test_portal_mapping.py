@@ -39,9 +39,12 @@ def test_the_organization_code_comes_from_the_directory_by_sender_domain() -> No
 
 def test_an_organization_named_in_the_mail_matches_by_its_code() -> None:
     rules = [{"name": "Agro", "when": {"organization": "T20411"}, "set": {"group_id": 410}}]
-    result = route(mail("Organização: Agropecuária Exemplo S.A.\nProduto: RM", sender="x@gmail.com"),
-                   settings(rules=rules).routing, None, ACCOUNT)
+    text = "Organização: Agropecuária Exemplo S.A.\nProduto: RM"
+    result = route(mail(text, sender="ana@agro-exemplo.com.br"), settings(rules=rules).routing, None, ACCOUNT)
     assert result.rule == "Agro"
+    # From outside the organization's domains the name is not believed (issue 15, routing.sender_org).
+    stranger = route(mail(text, sender="x@gmail.com"), settings(rules=rules).routing, None, ACCOUNT)
+    assert stranger.rule is None and stranger.fields.organization is None
 
 
 def test_the_settings_table_overrides_the_directory() -> None:
