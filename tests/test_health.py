@@ -116,7 +116,8 @@ def test_readyz_fails_when_the_ledger_file_is_deleted(
 ) -> None:
     proc, port = service
     dovecot.append([support_mail(1)])
-    wait_for(lambda: len(zendesk_emulator.tickets) == 1, timeout=60, what="the first ticket")
+    # Filed, not only created: the ledger records before the mail moves.
+    wait_for(lambda: len(dovecot.folder_uids("BSO/Processed")) == 1, timeout=60, what="the first message filed")
     ledger = tmp_path / "ledger.sqlite3"
     ledger.unlink()
     wait_for(lambda: get(port, "/readyz")[0] == 503, timeout=30, what="/readyz to fail")
