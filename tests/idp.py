@@ -219,6 +219,11 @@ class IdentityProvider:
             if client in self.google:
                 self.google[client].revoked = True
 
+    def revoke_token(self, token: str) -> None:
+        """One issued token turns inactive (its client stays good): revoked early, or expired early."""
+        with self.lock:
+            self.tokens.pop(token, None)
+
     def restore(self, client: str) -> None:
         with self.lock:
             if client in self.apps:

@@ -18,11 +18,12 @@ from pathlib import Path
 
 import pytest
 
+from ingest import metrics
 from ingest.cli import main
 from ingest.emulator import Emulator, Faults
 from ingest.pipeline import build_pipeline
 from ingest.service import EXIT_OK, Service, default_scheduler
-from ingest.settings import Settings, load_settings
+from ingest.settings import ImapSettings, Settings, load_settings
 from ingest.sources.imap import ImapSource
 from tests.dovecot import DovecotServer, service_env, start_dovecot, support_mail
 from tests.idp import IdentityProvider, start_idp
@@ -169,6 +170,7 @@ def test_a_revoked_client_is_an_auth_failure_with_one_attempt_per_backoff_step(
         oauth_dovecot.append([support_mail(1)])
         wait_for(lambda: len(zendesk_emulator.tickets) == 1)
 
+        refused_before = metrics.value("bso_ingest_auth_failures_total", {"service": "imap"})
         stand_in.revoke(CLIENT)
         revoked = time.time()
         oauth_dovecot.restart()  # the next login needs the (revoked) credentials
@@ -190,6 +192,7 @@ def test_a_revoked_client_is_an_auth_failure_with_one_attempt_per_backoff_step(
         assert authenticates <= 1
         failing = service.auth.failing()
         assert [f.service for f in failing] == ["imap"] and failing[0].code == "AADSTS7000215"
+        assert metrics.value("bso_ingest_auth_failures_total", {"service": "imap"}) - refused_before == len(refused)
         errors = [r for r in caplog.records if r.levelno >= logging.ERROR and "credentials refused" in r.getMessage()]
         assert len(errors) == 1, [r.getMessage() for r in errors]
         assert TENANT in errors[0].getMessage() and CLIENT in errors[0].getMessage()
@@ -206,6 +209,29 @@ def test_a_revoked_client_is_an_auth_failure_with_one_attempt_per_backoff_step(
     assert codes == [EXIT_OK]
     assert any("credentials accepted again" in r.getMessage() for r in caplog.records)
     assert_no_secrets(caplog.records, [creds["secret"], *stand_in.issued_tokens()], oauth_dovecot.user)
+
+
+def test_a_token_the_server_refuses_is_invalidated_and_one_fresh_token_logs_in(
+    oauth_dovecot: DovecotServer, stand_in: IdentityProvider,
+) -> None:
+    creds = stand_in.register_entra(TENANT, CLIENT, (oauth_dovecot.user,))
+    settings = ImapSettings(**oauth_dovecot.settings(
+        password=None, auth="microsoft", tenant_id=TENANT, client_id=CLIENT, client_secret=creds["secret"],
+        authority=stand_in.url, oauth_ca_bundle=stand_in.ca_file, token_refresh_margin_seconds=0))
+    oauth_dovecot.append([support_mail(1)])
+    source = ImapSource(settings)
+    try:
+        assert len(list(source.fetch())) == 1
+        cached = source.provider.token()
+        source.close()
+        stand_in.revoke_token(cached)  # still "valid" by its expiry, but the server now refuses it
+        refused = metrics.value("bso_ingest_auth_failures_total", {"service": "imap"})
+        assert len(list(source.fetch())) == 1
+        assert source.provider.token() != cached
+        assert stand_in.count("tokeninfo_refused") == 1 and stand_in.count("token") == 2
+        assert metrics.value("bso_ingest_auth_failures_total", {"service": "imap"}) == refused  # recovered at once
+    finally:
+        source.close()
 
 
 def test_google_service_account_run_once_through_dovecot(
