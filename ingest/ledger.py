@@ -70,6 +70,7 @@ from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 from sqlalchemy.pool import StaticPool
 from sqlalchemy.types import TypeDecorator
 
+from ingest import metrics
 from ingest.errors import LeaseLost, LedgerError
 from ingest.leases import DEFAULT_LEASE_SECONDS, MAX_OWNER, Lease, new_owner, owner_is_dead, same_process
 from ingest.outcomes import Commented, Created, Final, Quarantined, Skipped
@@ -552,6 +553,7 @@ class Ledger:
             .values(lease_owner=owner, lease_expires=expires)
         )
         if result.rowcount and row.lease_owner:
+            metrics.LEASES_TAKEN_OVER.inc()
             log.info("took over the claim of %s from %s (lease expired or its process is gone)",
                      row.key, row.lease_owner)
         return bool(result.rowcount)
@@ -568,6 +570,7 @@ class Ledger:
         if earlier is None:
             return
         conn.execute(update(messages).where(messages.c.key == key).values(collides_with=earlier))
+        metrics.MESSAGE_ID_COLLISIONS.inc()
         log.warning("Message-ID collision: %s was already used by another message (key %s) with other content;"
                     " key %s will never steer a reply into a ticket", message_id, earlier, key)
 

@@ -68,6 +68,36 @@ LEDGER_ERRORS = Counter(
     "bso_ingest_ledger_errors", "Ledger operations that failed (database unreachable, file gone).", registry=REGISTRY
 )
 
+CLAIMS_BUSY = Counter(
+    "bso_ingest_claims_busy",
+    "Messages left alone because another process or worker holds their claim's lease.",
+    registry=REGISTRY,
+)
+LEASES_TAKEN_OVER = Counter(
+    "bso_ingest_leases_taken_over",
+    "Unfinished claims taken over from an owner whose lease expired or whose process died.",
+    registry=REGISTRY,
+)
+MESSAGE_ID_COLLISIONS = Counter(
+    "bso_ingest_message_id_collisions",
+    "New messages whose Message-ID an earlier message with other content already had.",
+    registry=REGISTRY,
+)
+
+# -- replies -------------------------------------------------------------------
+
+REPLY_FALLBACKS = Counter(
+    "bso_ingest_reply_fallbacks",
+    "Replies that did not become a comment on the ticket they named, by why.",
+    ["why"],
+    registry=REGISTRY,
+)
+COMMENT_CONFLICTS = Counter(
+    "bso_ingest_comment_conflicts",
+    "Comment updates Zendesk refused with 409 (the ticket changed since its stamp was read).",
+    registry=REGISTRY,
+)
+
 # -- Zendesk -------------------------------------------------------------------
 
 ZENDESK_REQUESTS = Counter(

@@ -49,6 +49,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from typing import TYPE_CHECKING, Any
 
+from ingest import metrics
 from ingest.errors import (
     IngestError,
     LeaseLost,
@@ -194,6 +195,7 @@ class Pipeline:
                 return recorded
         if claim.lease is None:
             # Another process or worker is on it: not an attempt, not ours to count.
+            metrics.CLAIMS_BUSY.inc()
             busy = Deferred("in progress elsewhere", elsewhere=True)
             self._log(msg, message_id, key, busy, note=f"lease held until {claim.row.lease_expires}")
             return busy
@@ -283,6 +285,7 @@ class Pipeline:
                     # About this ticket, not the service: a follow-up, the merge
                     # target or a new ticket, tagged with why.
                     log.warning("%s: %s", _where(msg, email), refused)
+                    metrics.REPLY_FALLBACKS.labels(why=refused.why).inc()
                     thread = refusal_fallback(refused, email)
                     continue
                 self._note(commented, trust, None)

@@ -25,6 +25,7 @@ import re
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Literal, Protocol
 
+from ingest import metrics
 from ingest.errors import TicketRefused, ZendeskForbidden
 from parsers.model import Email
 
@@ -132,18 +133,21 @@ def _decide(email: Email, ticket_id: int, sink: TicketLookup, settings: "Setting
     try:
         info = sink.ticket(ticket_id)
     except ZendeskForbidden as exc:
+        metrics.REPLY_FALLBACKS.labels(why="forbidden").inc()
         log.warning("%s answers ticket %d, which our agent may not see (%s): new ticket",
                     email.message_id, ticket_id, exc)
         return Thread("new", ticket_id, f"{how}; ticket {ticket_id} is not visible to us",
                       (MENTION_TAG.format(number=ticket_id), REFUSED_TAG.format(why="forbidden")))
     if info is None:
         # Deleted in Zendesk since: a new ticket, not a comment into nothing.
+        metrics.REPLY_FALLBACKS.labels(why="gone").inc()
         log.info("%s answers ticket %d, which no longer exists: new ticket", email.message_id, ticket_id)
         return Thread("new", ticket_id, f"{how}; ticket {ticket_id} no longer exists",
                       (MENTION_TAG.format(number=ticket_id), REFUSED_TAG.format(why="gone")))
     why = may_reply(email.requester.email, info, sink, settings)
     if why is None:
         # Not an error, but worth seeing: someone answers a ticket that is not theirs.
+        metrics.REPLY_FALLBACKS.labels(why="stranger").inc()
         log.warning("%s from %s answers ticket %d (%s) but is neither its requester, a CC nor a colleague:"
                     " new ticket", email.message_id, email.requester.email.lower(), ticket_id, how)
         return Thread("new", ticket_id, f"{how}; the sender is not on ticket {ticket_id}",

@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from typing import IO, TYPE_CHECKING, Any, Protocol
 from urllib.parse import urlencode
 
-from ingest import tickets
+from ingest import metrics, tickets
 from ingest.errors import TicketRefused, ZendeskAuthError, ZendeskError, ZendeskForbidden, ZendeskRejected
 from ingest.outcomes import Commented, Created
 from ingest.zendesk import AmbiguousFailure, Budget, Retry, UpdateConflict, ZendeskClient
@@ -207,6 +207,7 @@ class ZendeskSink:
                 budget.wait(exc.retry)
                 continue
             except UpdateConflict as exc:
+                metrics.COMMENT_CONFLICTS.inc()
                 # Ours may have landed (a try we gave up on), or someone else
                 # changed the ticket: look, then try with the new stamp.
                 look = True
@@ -216,10 +217,12 @@ class ZendeskSink:
                 raise TicketRefused(ticket_id, "forbidden", f"comment on #{ticket_id} refused: {exc}",
                                     status=403) from exc
             except ZendeskRejected as exc:
-                if _closed_details(exc.details):
-                    # Closed between our read and the PUT.
-                    raise self._closed(self._current(ticket_id, budget), budget) from exc
-                raise
+                if not _closed_details(exc.details):
+                    raise
+                # Closed between our read and the PUT: look again (an earlier
+                # try of ours may have landed first), then refuse as closed.
+                look = True
+                continue
             if answer is None:
                 raise TicketRefused(ticket_id, "gone", f"ticket #{ticket_id} no longer exists (404)", status=404)
             return Commented(ticket_id=ticket_id, reason=_left_out(sent))
@@ -245,7 +248,7 @@ class ZendeskSink:
 
     def _merge_target(self, ticket_id: int, budget: Budget) -> int | None:
         """Where a merged ticket went: the merge audit's via.source.to, else its closing note."""
-        for audit in self.client.audits(ticket_id, budget) or []:
+        for audit in self.client.audits(ticket_id, budget, max_pages=1):
             source = (audit.get("via") or {}).get("source") or {}
             target = (source.get("to") or {}).get("ticket_id") if source.get("rel") == "merge" else None
             if isinstance(target, int):
@@ -280,8 +283,8 @@ class ZendeskSink:
 
     def _landed(self, ticket_id: int, key: str, budget: Budget) -> bool:
         """Did a comment of ours for this message reach the ticket?  Its marker says."""
-        audits = self.client.audits(ticket_id, budget) or []
-        return any(((a.get("metadata") or {}).get("custom") or {}).get(MARKER_KEY) == key for a in audits)
+        return any(((a.get("metadata") or {}).get("custom") or {}).get(MARKER_KEY) == key
+                   for a in self.client.audits(ticket_id, budget))
 
     def note(self, ticket_id: int, body: str) -> None:
         budget = self.client.budget(f"private note on #{ticket_id}")

@@ -30,10 +30,10 @@ import logging
 import random
 import re
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
-from urllib.parse import urlsplit
+from urllib.parse import parse_qsl, urlsplit
 
 import requests
 from requests.adapters import HTTPAdapter
@@ -249,7 +249,10 @@ class ZendeskClient:
             return None
         if status == 429:
             raise _RetryError(Retry(f"{what}: 429 rate limited", _retry_after(resp.headers.get("Retry-After"))))
-        if status == 409 and isinstance(body, dict) and body.get("error") == "UpdateConflict":
+        if status == 409 and (method == "PUT" or (isinstance(body, dict) and body.get("error") == "UpdateConflict")):
+            # An update refused as a collision (safe_update): nothing was
+            # applied.  Only the ticket POST's 409 (its Idempotency-Key in
+            # flight) is worth repeating as is.
             raise UpdateConflict(f"{what}: 409 {_describe(body)}")
         if status in RETRY_STATUSES:
             # A 409 means a request with the same Idempotency-Key is still in flight.
@@ -332,11 +335,36 @@ class ZendeskClient:
         """One PUT; raises AmbiguousFailure rather than repeating a write that may have landed."""
         return self.request("PUT", path, budget, json=payload, headers=headers, retry_ambiguous=False)
 
-    def audits(self, ticket_id: int, budget: Budget) -> list[dict[str, Any]] | None:
-        """A ticket's audits, newest first (the first page: 100); None when the ticket is gone."""
-        answer = self.request("GET", f"/api/v2/tickets/{ticket_id}/audits.json", budget,
-                              params={"sort_order": "desc"})
-        return None if answer is None else answer.get("audits", [])
+    def audits(self, ticket_id: int, budget: Budget, *, max_pages: int = 20) -> Iterator[dict[str, Any]]:
+        """A ticket's audits, newest first when Zendesk sorts as asked, page after page.
+
+        Stops after `max_pages` pages (100 audits each); nothing when the
+        ticket is gone.  Follows both pagination styles Zendesk answers with:
+        `next_page` (offset) and `links.next` with `meta.has_more` (cursor)."""
+        page: tuple[str, dict[str, str]] | None = (f"/api/v2/tickets/{ticket_id}/audits.json",
+                                                   {"sort_order": "desc"})
+        for _ in range(max_pages):
+            if page is None:
+                return
+            answer = self.request("GET", page[0], budget, params=page[1])
+            if answer is None:
+                return
+            yield from answer.get("audits", [])
+            following = answer.get("next_page") or (
+                (answer.get("links") or {}).get("next") if (answer.get("meta") or {}).get("has_more") else None)
+            page = self._relative(following)
+
+    def _relative(self, url: Any) -> tuple[str, dict[str, str]] | None:
+        """A next-page URL as (path, query) on our account; None for none or another host's."""
+        if not isinstance(url, str) or not url:
+            return None
+        parts = urlsplit(url)
+        ours = urlsplit(self.base_url)
+        if parts.netloc and (parts.scheme, parts.netloc) != (ours.scheme, ours.netloc):
+            return None
+        if not parts.path.startswith("/api/"):
+            return None
+        return parts.path, dict(parse_qsl(parts.query))
 
     def comments(self, ticket_id: int, budget: Budget) -> tuple[list[dict[str, Any]], dict[int, dict[str, Any]]]:
         """(comments, users by id) of a ticket, newest last."""

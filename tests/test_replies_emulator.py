@@ -247,3 +247,33 @@ def process_ticket(sink) -> int:  # type: ignore[no-untyped-def]
     from tests.zendesk_fixtures import make_email
 
     return sink.create(make_email(1), Route()).ticket_id
+
+
+def test_the_marker_is_found_past_the_first_page_of_audits(zendesk_emulator: Emulator) -> None:
+    # A stand-in that ignores sort_order lists the oldest audits first: page through.
+    zendesk_emulator.audits_unsorted = True
+    sink = build_sink(emulator_settings(zendesk_emulator), sleep=lambda s: None)
+    tid = process_ticket(sink)
+    from tests.zendesk_fixtures import make_email
+
+    ticket = zendesk_emulator.tickets[tid]
+    for _ in range(150):  # a long history of agents' updates, each an audit
+        zendesk_emulator._audit(ticket, zendesk_emulator.store.agent, [], None)
+    reply = make_email(1, key="late-marker", body_text="Depois de muitas mudanças.")
+    sink.comment(reply, tid)
+    assert sink.comment(reply, tid, lookup_first=True).reason == "found by its marker in the ticket's audits"
+    assert len(comments_with(zendesk_emulator, "Depois de muitas mudanças.")) == 1
+    pages = [r for r in zendesk_emulator.requests if r.path.endswith("/audits.json")]
+    assert len(pages) == 2
+
+
+def test_a_409_of_any_shape_on_an_update_is_a_conflict_not_a_blind_retry(zendesk_emulator: Emulator) -> None:
+    from ingest.zendesk import UpdateConflict
+
+    client = ZendeskClient(zendesk_emulator.url, email=DEFAULT_EMAIL, api_token=DEFAULT_API_TOKEN)
+    tid = process_ticket(build_sink(emulator_settings(zendesk_emulator), sleep=lambda s: None))
+    with pytest.raises(UpdateConflict):
+        client.put(f"/api/v2/tickets/{tid}.json", {"ticket": {"status": "open", "safe_update": True,
+                                                              "updated_stamp": "2001-01-01T00:00:00Z"}},
+                   client.budget("put"))
+    assert [r.status for r in zendesk_emulator.requests if r.method == "PUT"] == [409]

@@ -125,6 +125,9 @@ class Emulator:
         self.refused_extensions: set[str] = set()
         # The API user is suspended: users/me answers 403 (the credentials themselves are refused).
         self.agent_suspended = False
+        # Ignore `sort_order` on the audits list (oldest first always), as a
+        # stand-in that does not sort might: the client must page through.
+        self.audits_unsorted = False
         self.email, self.api_token, self.oauth_token = email, api_token, oauth_token
         self.store = Store()
         self.plan = FaultPlan(faults or Faults())
@@ -182,6 +185,7 @@ class Emulator:
         self.store.reset()
         self.plan.configure(Faults())
         self.agent_suspended = False
+        self.audits_unsorted = False
         with self._log_lock:
             self.requests.clear()
             self.received = 0
@@ -353,10 +357,18 @@ class Emulator:
         """Oldest first, as Zendesk lists them; `sort_order=desc` for newest first."""
         ticket = self._ticket(int(ticket_id))
         audits = [a.as_json() for a in ticket.audits]
-        if _param(req, "sort_order") == "desc":
+        order = _param(req, "sort_order") or "asc"
+        if order == "desc" and not self.audits_unsorted:
             audits.reverse()
-        return _Reply(200, {"audits": audits[:100], "count": len(audits),
-                            "next_page": None, "previous_page": None})
+        # Offset pagination, 100 per page at most, as the audits list answers.
+        per_page = max(1, min(100, int(_param(req, "per_page") or 100)))
+        page = max(1, int(_param(req, "page") or 1))
+        start = (page - 1) * per_page
+        more = start + per_page < len(audits)
+        following = (f"{self.url}/api/v2/tickets/{ticket.id}/audits.json?page={page + 1}&per_page={per_page}"
+                     f"&sort_order={order}") if more else None
+        return _Reply(200, {"audits": audits[start:start + per_page], "count": len(audits),
+                            "next_page": following, "previous_page": None})
 
     def list_comments(self, req: LoggedRequest, auth: str, ticket_id: str) -> _Reply:
         ticket = self._ticket(int(ticket_id))
