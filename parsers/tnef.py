@@ -36,7 +36,7 @@ def expand(data: bytes) -> list[TnefFile] | None:
         tnef = TNEF(data, do_checksum=False)
         files = []
         for attachment in tnef.attachments:
-            name = _text(attachment.long_filename()) or _text(attachment.name)
+            name = _name(attachment, tnef.codepage)
             payload = attachment.data if isinstance(attachment.data, bytes) else b""
             content_type = mimetypes.guess_type(name, strict=False)[0] or "application/octet-stream"
             files.append(TnefFile(name, content_type, payload))
@@ -45,7 +45,27 @@ def expand(data: bytes) -> list[TnefFile] | None:
         return None
 
 
-def _text(value: str | bytes | None) -> str:
+def _name(attachment: object, codepage: str | None) -> str:
+    """The file's long name, else its 8.3 title, in the blob's own code page.
+
+    tnefparse reads the title as UTF-8 and raises on anything else, which
+    would lose every file of a winmail.dat from a Portuguese Outlook
+    (cp1252 titles); so the raw title is decoded here, by the blob's
+    attOemCodepage, with the usual fallbacks.
+    """
+    try:
+        long_name = attachment.long_filename()  # type: ignore[attr-defined]
+    except (UnicodeDecodeError, ValueError):
+        long_name = None
+    if isinstance(long_name, str) and long_name.strip("\x00").strip():
+        return long_name.strip("\x00").strip()
+    raw = getattr(attachment, "_name", None)
+    if isinstance(long_name, bytes) and long_name.strip(b"\x00").strip():
+        raw = long_name
+    return _text(raw, codepage)
+
+
+def _text(value: str | bytes | None, codepage: str | None = None) -> str:
     if isinstance(value, bytes):
-        value = decode_bytes(value, "utf-8").text
+        value = decode_bytes(value.strip(b"\x00"), codepage or "utf-8").text
     return (value or "").strip("\x00").strip()

@@ -58,3 +58,23 @@ def test_unreadable_winmail_dat_is_kept_as_it_came() -> None:
     assert [a.filename for a in email.attachments] == ["winmail.dat"]
     assert email.attachments[0].content == b"garbage that is not TNEF"
     assert any("winmail.dat" in d for d in email.defects)
+
+
+def _legacy_blob(title: bytes, codepage: int | None) -> bytes:
+    blob = struct.pack("<IH", 0x223E9F78, 1) + _attribute(1, 0x9006, 0x0008, struct.pack("<I", 0x00010000))
+    if codepage is not None:
+        blob += _attribute(1, 0x9007, 0x0006, struct.pack("<II", codepage, 0))  # attOemCodepage
+    blob += _attribute(2, 0x9002, 0x0006, bytes(14))
+    blob += _attribute(2, 0x8010, 0x0001, title + b"\0")
+    blob += _attribute(2, 0x800F, 0x0006, b"%PDF")
+    return blob
+
+
+def test_titles_in_the_blobs_own_code_page() -> None:
+    # Issue 9: a Portuguese Outlook writes cp1252 titles; tnefparse reads them
+    # as UTF-8 and raised, so the whole winmail.dat stayed unreadable.
+    for title, codepage, name in [("relatório.pdf".encode("cp1252"), 1252, "relatório.pdf"),
+                                  ("relatório.pdf".encode("cp1252"), None, "relatório.pdf"),
+                                  ("发票.pdf".encode("gbk"), 936, "发票.pdf")]:
+        email = parse(_message(_legacy_blob(title, codepage)))
+        assert [(a.filename, a.content) for a in email.attachments] == [(name, b"%PDF")]
