@@ -28,23 +28,23 @@ DEFECT = "mojibake repaired: UTF-8 text that the sender's software had read as w
 
 # ftfy is imported on first need: most mail never gets that far, and the
 # service's start-up should not pay for it.
-_CONFIG_ARGS: dict[str, Any] = dict(
-    unescape_html=False,
-    remove_terminal_escapes=False,
-    fix_encoding=True,
-    restore_byte_a0=False,
-    replace_lossy_sequences=False,
-    decode_inconsistent_utf8=True,
-    fix_c1_controls=False,
-    fix_latin_ligatures=False,
-    fix_character_width=False,
-    uncurl_quotes=False,
-    fix_line_breaks=False,
-    fix_surrogates=False,
-    remove_control_chars=False,
-    normalization=None,
-    explain=True,
-)
+_CONFIG_ARGS: dict[str, Any] = {
+    "unescape_html": False,
+    "remove_terminal_escapes": False,
+    "fix_encoding": True,
+    "restore_byte_a0": False,
+    "replace_lossy_sequences": False,
+    "decode_inconsistent_utf8": True,
+    "fix_c1_controls": False,
+    "fix_latin_ligatures": False,
+    "fix_character_width": False,
+    "uncurl_quotes": False,
+    "fix_line_breaks": False,
+    "fix_surrogates": False,
+    "remove_control_chars": False,
+    "normalization": None,
+    "explain": True,
+}
 _ENCODINGS = {"latin-1", "windows-1252", "sloppy-windows-1252"}
 # A UTF-8 lead byte read as Latin-1 (Â..ô) followed by a continuation byte
 # read as Latin-1 or windows-1252: the only shape worth asking ftfy about.

@@ -89,7 +89,7 @@ def test_mojibake_is_repaired_with_a_defect(broken: str, fixed: str) -> None:
 
 
 def test_mojibake_in_an_encoded_word_subject_and_name() -> None:
-    word = "=?utf-8?B?" + base64.b64encode("AÃ§Ã£o ConteÃºdo".encode("utf-8")).decode() + "?="
+    word = "=?utf-8?B?" + base64.b64encode("AÃ§Ã£o ConteÃºdo".encode()).decode() + "?="
     raw = _mail(b"x", "us-ascii", subject=word).replace(b"From: Cliente", b"From: " + word.encode())
     email = parse(raw)
     assert email.subject == "Ação Conteúdo" and email.requester.name == "Ação Conteúdo"
