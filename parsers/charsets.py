@@ -9,11 +9,16 @@ although RFC 5322 forbids it.  The rule:
    it: the WHATWG Encoding Standard's label table (`webencodings`), so
    gb2312 reads as GBK/GB18030, ks_c_5601-1987 as windows-949,
    iso-8859-8-i as iso-8859-8, x-sjis as windows-31j; Python's codec
-   registry only for labels WHATWG does not know;
-2. UTF-8;
+   registry only for labels WHATWG does not know; then the vendor
+   supersets of that label (NEC rows in iso-2022-jp, ...);
+2. UTF-8, then UTF-8 with stray windows-1252 bytes (a reply quoting
+   windows-1252 text under UTF-8 text);
 3. when the bytes cannot be Western text, the detector (`charset-normalizer`);
 4. windows-1252, then Latin-1, which decodes any byte string, so nothing
    here ever raises and no silent U+FFFD appears when some decoding fits.
+
+Every step past the declared label, and every mojibake repair
+(`parsers.mojibake`), is reported in `Decoded.defect`.
 """
 from __future__ import annotations
 
