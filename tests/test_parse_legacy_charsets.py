@@ -186,3 +186,10 @@ def test_raw_8bit_subject_in_a_legacy_charset(text: str, codec: str) -> None:
     email = parse(b"From: c@example.com\nSubject: " + text.encode(codec) + b"\n\nx\n")
     assert email.subject == text
     assert any("(detected)" in d for d in email.defects)
+
+
+def test_raw_8bit_letters_inside_a_q_encoded_word() -> None:
+    # stalwart legacy/024.eml in the shared corpus: an old mailer put a raw
+    # Latin-1 "ö" inside the Q word; it read "FrÃ¶sche" before issue 9.
+    raw = b"From: c@example.com\nSubject: =?iso-8859-1?Q?Die_Hasen_und_die_Fr\xf6sche?=\n\nx\n"
+    assert parse(raw).subject == "Die Hasen und die Frösche"
