@@ -14,9 +14,19 @@ from ingest.settings import SettingsError, load_settings
 COMMANDS = ("parse", "route", "send", "run", "quarantine", "migrate", "check")
 
 
+def _version() -> str:
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("bso-ingest")
+    except PackageNotFoundError:  # a source tree that was never installed
+        return "unknown"
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="bso-ingest", description=__doc__.splitlines()[0])
     parser.add_argument("--config", help="settings file (default: $BSO_INGEST_CONFIG, else ./settings.toml)")
+    parser.add_argument("--version", action="version", version=f"bso-ingest {_version()}")
     sub = parser.add_subparsers(dest="command", required=True)
     for name in COMMANDS:
         module = importlib.import_module(f"ingest.commands.{name}")

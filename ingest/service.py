@@ -94,6 +94,8 @@ class Summary:
     outcomes: Counter[str] = field(default_factory=Counter)
     ack_failures: int = 0
     errors: int = 0
+    # A dry run creates nothing: its line says would_create=, not created=.
+    dry_run: bool = False
     # Deferred only because another process holds them: that one finishes them.
     elsewhere: int = 0
 
@@ -103,7 +105,8 @@ class Summary:
 
     def line(self) -> str:
         kinds = ("created", "commented", "skipped", "quarantined", "deferred")
-        counts = " ".join(f"{kind}={self.outcomes.get(kind, 0)}" for kind in kinds)
+        label = {"created": "would_create", "commented": "would_comment"} if self.dry_run else {}
+        counts = " ".join(f"{label.get(kind, kind)}={self.outcomes.get(kind, 0)}" for kind in kinds)
         return f"{self.handled} messages: {counts} ack_failed={self.ack_failures} errors={self.errors}"
 
 
@@ -144,7 +147,7 @@ class Service:
         self.file_mail = file_mail
         self.ledger = ledger
         self.wall_clock = wall_clock
-        self.summary = Summary()
+        self.summary = Summary(dry_run=not file_mail)
         self._due = True
         self._next_poll = clock()
         self._backoff = 0.0

@@ -31,6 +31,7 @@ from pydantic_settings import (
 )
 
 from ingest.auth.config import AUTH_SECRETS, ImapAuthSettings
+from ingest.envcheck import unknown_variables
 from ingest.net import is_loopback
 from parsers.attachment_safety import AttachmentSettings
 from parsers.classify.config import ClassifyConfig, ClassifySettings
@@ -288,6 +289,7 @@ def load_settings(cli_path: str | os.PathLike[str] | None = None, environ: dict[
             del data[section][key]
     secrets, secret_problems = _secret_files(env)
     problems += secret_problems
+    problems += unknown_variables(env, Settings, prefix=ENV_PREFIX, allowed={CONFIG_ENV}, secrets=SECRETS)
     # The *_FILE variables were consumed above; they are not settings themselves.
     plain_env = {k: v for k, v in env.items() if not (k.startswith(ENV_PREFIX) and k.endswith("_FILE"))}
     token = _loading.set((data, plain_env))

@@ -40,7 +40,8 @@ def test_embedded_defaults_print_the_demo_tickets_and_touch_nothing(
     subjects = {p["json"]["ticket"]["subject"] for p in posts}
     assert "Erro no cálculo da folha de novembro" in subjects
     assert len(posts) == len(demo_messages()) - 1  # the out-of-office reply is skipped
-    assert out[-1].startswith(f"bso-ingest run --once: {len(demo_messages())} messages: created=3")
+    # A dry run says what it would do, never "created".
+    assert out[-1].startswith(f"bso-ingest run --once: {len(demo_messages())} messages: would_create=3")
     inbox = clean_env / "var" / "demo-inbox"
     # A dry run keeps no ledger, so it files nothing: the demo can be rerun.
     assert len(files_in(inbox)) == len(demo_messages())

@@ -25,6 +25,7 @@ import sys
 
 from ingest import metrics
 from ingest.breaker import CircuitBreaker
+from ingest.envcheck import missing_secrets
 from ingest.errors import AuthError, IngestError, LockedError, SourceError, StateDirError
 from ingest.health import Health, HealthServer, live_seconds_for
 from ingest.lock import RunLock
@@ -36,6 +37,7 @@ from ingest.stopping import StopFlag
 
 log = logging.getLogger("ingest.run")
 
+EXIT_SETTINGS = 2  # as for every invalid setting
 EXIT_CANTCREAT = 73  # sysexits.h: the state directory (lock, ledger) is not writable
 
 
@@ -51,6 +53,11 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace) -> int:
     settings: Settings = args.settings
+    missing = missing_secrets(settings)
+    if missing:
+        for line in missing:
+            print(f"bso-ingest run: {line}", file=sys.stderr)
+        return EXIT_SETTINGS
     lock = RunLock(settings.service.lock_path, f"{describe(settings)} ledger={settings.ledger.url}")
     try:
         lock.acquire()

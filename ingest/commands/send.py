@@ -62,6 +62,13 @@ def run(args: argparse.Namespace) -> int:
         log.debug("cannot build the pipeline", exc_info=True)
         print(f"bso-ingest send: cannot set up the Zendesk sink: {type(exc).__name__}: {exc}", file=sys.stderr)
         return EXIT_NOT_FINAL
+    if settings.service.dry_run and not args.dry_run:
+        # Not silent: the operator asked to send and nothing will reach Zendesk.
+        print("bso-ingest send: service.dry_run is on (it is, unless a settings file or"
+              " BSO_INGEST_SERVICE__DRY_RUN=false turns it off), so this is a DRY RUN: nothing is sent to"
+              " Zendesk and no ledger is written. To send for real set [service] dry_run = false or"
+              " BSO_INGEST_SERVICE__DRY_RUN=false; pass --dry-run to ask for a dry run explicitly.",
+              file=sys.stderr)
     try:
         return send_files(pipeline, args.files)
     finally:
