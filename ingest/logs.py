@@ -4,10 +4,45 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 import sys
 from datetime import datetime, timezone
 
 from ingest.settings import Settings
+
+
+# C0/C1 controls, DEL, and the Unicode line/paragraph separators: each could end a
+# log line early (a forged entry) or drive the operator's terminal (ESC sequences).
+_CONTROL = re.compile("[\x00-\x08\x0a-\x1f\x7f-\x9f\u2028\u2029]")
+
+
+def escape_controls(text: str) -> str:
+    """`text` with every control character shown as an escape (\\r, \\n, \\x1b, \\u2028); tabs kept.
+
+    Every value from mail (Message-ID, Subject, sender, reasons quoting
+    them) goes through this on its way to a text log line or a terminal.
+    """
+    return _CONTROL.sub(_escape_one, text)
+
+
+def _escape_one(match: re.Match[str]) -> str:
+    char = match.group(0)
+    named = {"\n": "\\n", "\r": "\\r"}
+    if char in named:
+        return named[char]
+    code = ord(char)
+    return f"\\x{code:02x}" if code < 0x100 else f"\\u{code:04x}"
+
+
+class TextFormatter(logging.Formatter):
+    """The text format, one line per record: the message's control characters escaped.
+
+    A traceback (exc_info) is appended below as usual; it comes from our code.
+    """
+
+    def formatMessage(self, record: logging.LogRecord) -> str:  # noqa: N802 - the stdlib's name
+        record.message = escape_controls(record.message)
+        return super().formatMessage(record)
 
 
 class JsonFormatter(logging.Formatter):
@@ -37,7 +72,7 @@ def configure_logging(settings: Settings) -> None:
     if settings.service.log_format == "json":
         handler.setFormatter(JsonFormatter())
     else:
-        handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+        handler.setFormatter(TextFormatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
     root.addHandler(handler)
     root.setLevel(settings.service.log_level)
     # APScheduler logs every job run at INFO; our job only raises a flag.

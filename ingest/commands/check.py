@@ -25,7 +25,9 @@ if TYPE_CHECKING:
 
 def escape(text: str) -> str:
     """Control characters shown as escapes: a server's answer must not drive the terminal."""
-    return "".join(ch if ch.isprintable() else ch.encode("unicode_escape").decode("ascii") for ch in text)
+    from ingest.logs import escape_controls
+
+    return escape_controls(text)
 
 MARK = {"ok": "ok  ", "fail": "FAIL", "skip": "skip"}
 

@@ -27,6 +27,7 @@ from datetime import datetime, timezone
 
 from ingest.errors import IngestError
 from ingest.ledger import Ledger, Row, raw_key
+from ingest.logs import escape_controls
 from ingest.settings import Settings
 from ingest.sources import build_source
 from parsers import parse
@@ -71,7 +72,8 @@ def run(args: argparse.Namespace) -> int:
 def list_rows(rows: list[Row], *, as_json: bool) -> int:
     if as_json:
         for row in rows:
-            print(json.dumps(_as_dict(row), ensure_ascii=False), flush=True)
+            # ensure_ascii: JSON escapes C0 controls either way; this escapes DEL and C1 (CSI) too.
+            print(json.dumps(_as_dict(row), ensure_ascii=True), flush=True)
         return EXIT_OK
     if not rows:
         print("no quarantined messages")
@@ -79,8 +81,10 @@ def list_rows(rows: list[Row], *, as_json: bool) -> int:
     print(f"{'KEY':<16} {'WHEN (UTC)':<19} {'SENDER':<30} {'SUBJECT':<40} REASON")
     for row in rows:
         when = (row.finished_at or row.updated_at).astimezone(timezone.utc).strftime("%Y-%m-%d %H:%M:%S")
-        sender, subject = _cut(row.sender, 30), _cut(row.subject, 40)
-        print(f"{row.key[:16]:<16} {when:<19} {sender:<30} {subject:<40} {row.reason or ''}")
+        # Sender, subject and reason come from mail: escaped, so an ESC sequence
+        # or a CR/LF in a subject cannot drive the terminal or forge a row.
+        sender, subject = _cut(escape_controls(row.sender), 30), _cut(escape_controls(row.subject), 40)
+        print(f"{row.key[:16]:<16} {when:<19} {sender:<30} {subject:<40} {escape_controls(row.reason or '')}")
     print(f"{len(rows)} quarantined; full keys and Message-IDs with --json")
     return EXIT_OK
 
