@@ -139,7 +139,12 @@ def _decode(data: bytes, declared: str | None) -> Decoded:
     if codec is not None:
         for candidate in (codec, *_SUPERSETS.get(codec, ())):
             try:
-                return Decoded(data.decode(candidate))
+                text = data.decode(candidate)
+                if candidate in _WESTERN and not data.isascii():
+                    relabelled = _not_western(data, declared)
+                    if relabelled is not None:
+                        return relabelled
+                return Decoded(text)
             except UnicodeDecodeError as error:
                 if (candidate != "utf-8" and error.start >= len(data) - 3 and error.end == len(data)
                         and error.start > 0):
@@ -177,6 +182,29 @@ def _decode(data: bytes, declared: str | None) -> Decoded:
             continue
         return Decoded(text, _defect(declared, codec, fallback))
     raise AssertionError("latin-1 decodes every byte string")  # pragma: no cover
+
+
+# Single-byte Western labels decode any bytes, so a wrong one never fails.
+_WESTERN = frozenset({"cp1252", "iso8859-15", "cp1250", "iso8859-2"})
+
+
+def _not_western(data: bytes, declared: str | None) -> Decoded | None:
+    """Text under a Western label that is really Cyrillic, Greek or CJK (broken webmail).
+
+    Only when the bytes cannot be Western (see `detect`) and are not UTF-8
+    (mislabelled UTF-8 is the mojibake repair's case).
+    """
+    try:
+        data.decode("utf-8")
+        return None
+    except UnicodeDecodeError:
+        pass
+    if _mostly_utf8(data):
+        return None
+    detected = detect(data)
+    if detected is None:
+        return None
+    return Decoded(data.decode(detected), f"text labelled {declared} reads as {detected} (detected)")
 
 
 def _stray_as_cp1252(error: UnicodeError) -> tuple[str, int]:

@@ -193,3 +193,14 @@ def test_raw_8bit_letters_inside_a_q_encoded_word() -> None:
     # Latin-1 "ö" inside the Q word; it read "FrÃ¶sche" before issue 9.
     raw = b"From: c@example.com\nSubject: =?iso-8859-1?Q?Die_Hasen_und_die_Fr\xf6sche?=\n\nx\n"
     assert parse(raw).subject == "Die Hasen und die Frösche"
+
+
+@pytest.mark.parametrize(("text", "codec"), [
+    ("您好，我们的系统出现了问题，请尽快处理。谢谢！", "gbk"),
+    ("Здравствуйте, у нас возникла ошибка в системе", "cp1251"),
+])
+def test_non_western_text_under_a_western_label(text: str, codec: str) -> None:
+    # Broken webmail labels everything iso-8859-1; the bytes cannot be Western text.
+    email = parse(_mail("iso-8859-1", text.encode(codec)))
+    assert email.body_text == text
+    assert any("reads as" in d and "(detected)" in d for d in email.defects)

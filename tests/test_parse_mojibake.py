@@ -63,7 +63,7 @@ def test_correct_text_is_never_repaired(text: str) -> None:
 
 
 @pytest.mark.parametrize("text", CORRECT)
-@pytest.mark.parametrize("charset", ["utf-8", "windows-1252", "iso-8859-2"])
+@pytest.mark.parametrize("charset", ["utf-8", "windows-1252", "iso-8859-1", "iso-8859-15", "iso-8859-2", "windows-1250"])
 def test_correct_mail_passes_through_unchanged(text: str, charset: str) -> None:
     try:
         body = text.encode(charset)
