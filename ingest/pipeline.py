@@ -50,6 +50,7 @@ from datetime import datetime, timedelta, timezone
 from typing import TYPE_CHECKING, Any
 
 from ingest import metrics
+from ingest.drain import order_of
 from ingest.errors import (
     IngestError,
     LeaseLost,
@@ -229,6 +230,30 @@ class Pipeline:
 
     def close(self) -> None:
         self.ledger.close()
+
+    def quarantine_unread(self, msg: RawMessage) -> Outcome:
+        """A message the source would not read whole (`msg.unread` says why): Quarantined, never parsed.
+
+        `msg.raw` is its header block; the key is what `parse` makes of it
+        (or `raw:<sha256>`), which is also what `quarantine replay` finds
+        when it reads the same message the same way.
+        """
+        now = self._now()
+        order = order_of(msg.raw)
+        try:
+            key = self.stages.parse(msg.raw).key
+        except Exception:  # headers too broken to parse: the raw key, as for any unparseable mail
+            key = raw_key(msg.raw)
+        claim = self.ledger.claim(key, message_id=order.message_id, sender=order.sender, subject="", ref=msg.ref,
+                                  now=now)
+        recorded = claim.row.outcome() if claim.final else None
+        if recorded is not None:
+            self._log(msg, order.message_id, key, recorded, note="already recorded")
+            return recorded
+        outcome = Quarantined(f"{_where(msg)}: {msg.unread}")
+        self.ledger.record(key, outcome, now)
+        self._log(msg, order.message_id, key, outcome)
+        return outcome
 
     # -- stages ---------------------------------------------------------------
 

@@ -6,7 +6,10 @@
   raises a flag: the mailbox connection belongs to the loop's thread alone.
 - Each message goes through `pipeline.process` (claim → sink → record) and only
   a final outcome is acknowledged (filed) in the source afterwards.  A
-  Deferred one stays in the inbox for the next poll.
+  Deferred one stays in the inbox for the next poll.  With `concurrency` > 1,
+  up to that many messages are processed at once by worker threads
+  (ingest/drain.py, which keeps replies after their originals and one
+  sender's mail in order); filing stays on the loop thread.
 - Signal handlers only set a flag.  The first SIGTERM/SIGINT lets the current
   message finish and the loop stop; a watchdog thread ends the process when
   that takes longer than `service.shutdown_grace_seconds`, or at once on a
@@ -45,6 +48,7 @@ from apscheduler.schedulers.base import BaseScheduler
 from ingest import metrics
 from ingest.auth.state import AuthState
 from ingest.breaker import CircuitBreaker
+from ingest.drain import Drain
 from ingest.errors import (
     AuthError,
     LedgerError,
@@ -77,6 +81,8 @@ class Processor(Protocol):
     def process(self, msg: RawMessage) -> Outcome: ...
 
     # Optional: `probe() -> None`, raising ZendeskUnavailable when Zendesk does not answer.
+
+    def quarantine_unread(self, msg: RawMessage) -> Outcome: ...
 
 
 class Claims(Protocol):
@@ -134,6 +140,8 @@ class Service:
         wall_clock: Callable[[], datetime] = lambda: datetime.now(timezone.utc),
         breaker: CircuitBreaker | None = None,
         stop_flag: StopFlag | None = None,
+        concurrency: int = 1,
+        memory_budget: int = 24 * 1024 * 1024,
     ) -> None:
         self.source = source
         self.pipeline = pipeline
@@ -169,6 +177,10 @@ class Service:
         self.ledger_error = ""
         self.zendesk_accepted = False
         self.auth = AuthState(clock=clock)
+        self.concurrency = concurrency
+        self.memory_budget = memory_budget
+        self._drain: Drain | None = None
+        self._finished = 0
 
     # -- stopping -----------------------------------------------------------
 
@@ -226,6 +238,7 @@ class Service:
         finally:
             if self.scheduler is not None and self.scheduler.running:
                 self.scheduler.shutdown(wait=False)
+            self._close_drain()
             self.source.close()
 
     def drain(self) -> int:
@@ -241,6 +254,7 @@ class Service:
         except ServiceStopped as stop:
             return self._stopped(stop)
         finally:
+            self._close_drain()
             self.source.close()
         if self.breaker.is_open:
             self.stop_reason = f"Zendesk unavailable: {self.breaker.reason}; the mail stays in the inbox"
@@ -270,12 +284,16 @@ class Service:
         if self.breaker.is_open:
             return 0
         try:
-            for msg in self.source.fetch():
-                if self.stopping:
-                    break
-                if self._left_alone is not None and msg.ref in self._left_alone:
-                    continue
-                finished += self._handle(msg)
+            if self.concurrency > 1:
+                finished = self._poll_concurrently()
+            else:
+                for msg in self.source.fetch():
+                    if self.stopping:
+                        break
+                    if self._left_alone is not None and msg.ref in self._left_alone:
+                        continue
+                    finished += self._handle(msg)
+                    del msg  # not kept alive through the next FETCH
         except ZendeskOutage as exc:
             self.breaker.trip(str(exc))
             self._observe_inbox()
@@ -335,9 +353,71 @@ class Service:
                 metrics.LEDGER_ERRORS.inc()
                 log.warning("cannot count quarantined messages: %s", exc)
 
-    def _handle(self, msg: RawMessage) -> int:
+    def _poll_concurrently(self) -> int:
+        """poll_once with a Drain: workers process, this thread fetches and files."""
+        drain = self._drain_for_poll()
+        self._finished = 0
+        gate = getattr(self.source, "set_gate", None)
+        if gate is not None:
+            gate(drain.room)
         try:
-            outcome = self.pipeline.process(msg)
+            for msg in self.source.fetch():
+                if self.stopping:
+                    break
+                if self._left_alone is not None and msg.ref in self._left_alone:
+                    continue
+                drain.submit(msg)
+                # The drain holds it now; this name must not keep the bytes
+                # alive through the next FETCH.
+                del msg
+            drain.finish(stop=self.stopping)
+        except BaseException:
+            # Running messages still end and are filed; waiting ones stay for the next poll.
+            drain.settle()
+            raise
+        finally:
+            if gate is not None:
+                gate(None)
+        return self._finished
+
+    def _drain_for_poll(self) -> Drain:
+        if self._drain is None:
+            self._drain = Drain(
+                self._process,
+                self._file,
+                concurrency=self.concurrency,
+                memory_budget=self.memory_budget,
+                settled=_settled,
+                leave=self._left_waiting,
+            )
+        return self._drain
+
+    def _close_drain(self) -> None:
+        if self._drain is not None:
+            self._drain.close()
+            self._drain = None
+
+    def _process(self, msg: RawMessage) -> Outcome:
+        if msg.unread:  # too large to read: quarantined by its headers
+            return self.pipeline.quarantine_unread(msg)
+        return self.pipeline.process(msg)
+
+    def _file(self, msg: RawMessage, result: object) -> None:
+        """A worker's result, on the loop thread: the same handling as a serial poll."""
+        self._finished += self._handle(msg, result)
+
+    def _left_waiting(self, msg: RawMessage, why: str) -> None:
+        log.info("%s: not processed in this poll (%s); stays in the inbox", msg.origin or msg.ref, why)
+        self._leave(msg)
+
+    def _handle(self, msg: RawMessage, result: object = None) -> int:
+        try:
+            if result is None:
+                outcome = self._process(msg)
+            elif isinstance(result, BaseException):
+                raise result
+            else:
+                outcome = result  # type: ignore[assignment]
         except ZendeskAuthError as exc:
             metrics.AUTH_FAILURES.labels(service="zendesk").inc()
             if self._left_alone is None:
@@ -501,6 +581,11 @@ class Service:
 
     def _mark_due(self) -> None:
         self._due = True
+
+
+def _settled(result: object) -> bool:
+    """A final outcome (the message is filed): a reply to it may be processed."""
+    return not isinstance(result, BaseException) and getattr(result, "kind", "deferred") != "deferred"
 
 
 def default_scheduler() -> BackgroundScheduler:

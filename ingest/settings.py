@@ -64,6 +64,11 @@ class ServiceSettings(Section):
     # /healthz, /readyz and /metrics (ingest/health.py); off unless a port is set.
     http_port: int | None = Field(default=None, ge=0, le=65535)
     http_host: str = "0.0.0.0"
+    # Messages whose Zendesk calls may be in flight at once (ingest/drain.py).
+    concurrency: int = Field(default=8, ge=1, le=64)
+    # Raw bytes of messages held at once (fetched, waiting or in flight); a
+    # message larger than this is handled alone.
+    memory_budget_bytes: int = Field(default=24 * 1024 * 1024, ge=1024 * 1024)
 
 
 class MaildirSettings(Section):
@@ -87,6 +92,14 @@ class ImapSettings(Section, ImapAuthSettings):
     skipped_folder: str = "BSO/Skipped"
     quarantine_folder: str = "BSO/Quarantine"
     batch_size: int = Field(default=50, ge=1, le=1000)
+    # One FETCH holds at most this many bytes (RFC822.SIZE); a bigger message is fetched alone.
+    batch_bytes: int = Field(default=8 * 1024 * 1024, ge=64 * 1024)
+    # Larger messages are quarantined unread (headers only): Zendesk takes
+    # attachments up to 50 MB, which base64 makes ~68 MB of message.
+    max_message_bytes: int = Field(default=70 * 1024 * 1024, ge=1024 * 1024)
+    # imaplib's protocol trace (every command and answer, literals included)
+    # at DEBUG on the "imapclient.imaplib" logger.  Off: it copies each FETCH.
+    trace: bool = False
     idle: bool = True
     poll_interval_seconds: float = Field(default=60.0, gt=0)
     # RFC 2177: re-issue IDLE at least every 29 minutes.
@@ -126,6 +139,11 @@ class ZendeskSettings(Section):
     retry_budget_seconds: float = Field(default=300.0, gt=0)
     # While Zendesk is down the service probes it with backoff up to this long.
     outage_max_backoff_seconds: float = Field(default=120.0, gt=0)
+    # The account's API requests per minute (plan: 200/400/700/2500); unset,
+    # it is read from Zendesk's X-Rate-Limit header.  Workers pace at
+    # `rate_limit_share` of it: other clients of the account share the budget.
+    rate_limit_per_minute: int | None = Field(default=None, ge=1)
+    rate_limit_share: float = Field(default=0.98, gt=0, le=1)
     # Tag marking every ticket this service creates.
     email_tag: str = "bso_email"
     max_ccs: int = Field(default=48, ge=0, le=48)

@@ -21,6 +21,7 @@ from urllib.parse import urlencode
 from ingest import metrics, tickets
 from ingest.errors import TicketRefused, ZendeskAuthError, ZendeskError, ZendeskForbidden, ZendeskRejected
 from ingest.outcomes import Commented, Created
+from ingest.ratelimit import TicketLimiter
 from ingest.zendesk import AmbiguousFailure, Budget, Retry, UpdateConflict, ZendeskClient
 from parsers.model import Email
 from routing.model import Route
@@ -181,6 +182,8 @@ class ZendeskSink:
                 rest = maybe_landing_at + STAMP_RESOLUTION - self.client.clock()
                 if rest > 0:
                     self.client.sleep(rest)
+            # Before the stamp is read: a wait for the ticket's update limit must not stale it.
+            self._wait_for_ticket_slot(ticket_id, budget)
             ticket = self._current(ticket_id, budget)
             read_at = self.client.clock()
             if look and self._landed(ticket_id, email.key, budget):
@@ -269,6 +272,18 @@ class ZendeskSink:
         org = users[0].get("organization_id") if users else None
         return int(org) if isinstance(org, int) else None
 
+    def _wait_for_ticket_slot(self, ticket_id: int, budget: Budget) -> None:
+        """Zendesk takes 30 updates per 10 minutes into one ticket: a burst of replies waits its turn.
+
+        Past the retry budget the comment is deferred (ZendeskUnavailable), so
+        the mail stays in the inbox instead of earning a 429."""
+        while True:
+            wait = self.client.ticket_updates.reserve(ticket_id)
+            if wait <= 0:
+                return
+            budget.wait(Retry(f"ticket #{ticket_id} took {self.client.ticket_updates.updates} updates in "
+                              f"{self.client.ticket_updates.window:g}s", retry_after=wait))
+
     def _upload(self, plan: tickets.Plan, budget: Budget) -> tuple[str | None, tickets.Plan]:
         """Uploads the plan's files; files Zendesk refused move to `left_out`."""
         token, refused = self.client.upload_files(_files(plan), budget)
@@ -340,6 +355,8 @@ class _PrintingClient(ZendeskClient):
         self.retry_budget = retry_budget
         self.clock, self.sleep = (lambda: 0.0), (lambda _s: None)
         self.rng = random.Random(0)
+        # Nothing reaches a ticket in a dry run: no update limit to keep.
+        self.ticket_updates = TicketLimiter(updates=1 << 30)
 
     def _attempt(self, method: str, path: str, *, params: dict[str, str] | None, json: Any, data: bytes | None,
                  headers: dict[str, str] | None) -> dict[str, Any] | None:
@@ -407,4 +424,5 @@ def build_sink(settings: "Settings", *, out: IO[str] | None = None, **client_opt
     `client_options` go to ZendeskClient (tests pass sleep/clock/rng)."""
     if settings.service.dry_run:
         return DryRunSink(settings, out)
-    return ZendeskSink(ZendeskClient.from_settings(settings.zendesk, **client_options), settings)
+    options = {"pool_size": settings.service.concurrency, **client_options}
+    return ZendeskSink(ZendeskClient.from_settings(settings.zendesk, **options), settings)

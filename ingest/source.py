@@ -23,6 +23,10 @@ class RawMessage:
     origin: str = ""
     # When the mailbox received it (IMAP INTERNALDATE), for the pickup-latency metric.
     received_at: datetime | None = None
+    # Set when the source did not read the whole message (over
+    # imap.max_message_bytes): why.  `raw` then holds only its header block,
+    # and the message is quarantined with this reason, never parsed.
+    unread: str = ""
 
 
 class Source(Protocol):

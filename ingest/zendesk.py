@@ -42,6 +42,7 @@ from urllib3.exceptions import ConnectTimeoutError, NewConnectionError
 from ingest import metrics
 from ingest.errors import ZendeskAuthError, ZendeskForbidden, ZendeskRejected, ZendeskUnavailable
 from ingest.net import is_loopback
+from ingest.ratelimit import AccountLimiter, TicketLimiter
 
 if TYPE_CHECKING:
     from ingest.settings import ZendeskSettings
@@ -157,6 +158,8 @@ class ZendeskClient:
         sleep: Callable[[float], None] = time.sleep,
         clock: Callable[[], float] = time.monotonic,
         rng: random.Random | None = None,
+        limiter: AccountLimiter | None = None,
+        pool_size: int = 4,
     ) -> None:
         parts = urlsplit(base_url)
         if parts.scheme != "https" and not (parts.scheme == "http" and is_loopback(parts.hostname or "")):
@@ -168,9 +171,13 @@ class ZendeskClient:
         self.retry_budget = retry_budget
         self.sleep, self.clock = sleep, clock
         self.rng = rng or random.Random()
+        # Shared by every worker: the account's limit is one budget (ingest/ratelimit.py).
+        self.limiter = limiter or AccountLimiter()
+        self.ticket_updates = TicketLimiter(clock=clock)
         self.session = session or requests.Session()
         # We retry ourselves (see the module docstring), so the adapter must not.
-        adapter = HTTPAdapter(max_retries=0, pool_maxsize=4)
+        # One pooled connection per worker, so concurrent requests reuse theirs.
+        adapter = HTTPAdapter(max_retries=0, pool_maxsize=max(4, pool_size))
         self.session.mount("https://", adapter)
         self.session.mount("http://", adapter)
         self.session.headers.update({"Accept": "application/json", "User-Agent": "bso-ingest"})
@@ -189,7 +196,7 @@ class ZendeskClient:
             oauth_token=zs.oauth_token.get_secret_value() if zs.oauth_token else None,
             timeout=zs.timeout_seconds,
             retry_budget=zs.retry_budget_seconds,
-            **kwargs,
+            **{"limiter": AccountLimiter(zs.rate_limit_per_minute, share=zs.rate_limit_share), **kwargs},
         )
 
     def budget(self, what: str, seconds: float | None = None) -> Budget:
@@ -231,16 +238,23 @@ class ZendeskClient:
     ) -> dict[str, Any] | None:
         what = f"{method} {path}"
         endpoint = endpoint_template(method, path)
+        self.limiter.acquire()
         try:
             resp = self.session.request(method, self.base_url + path, params=params, json=json, data=data,
                                         headers=headers, timeout=self.timeout)
         except (requests.ConnectionError, requests.Timeout) as exc:
             metrics.ZENDESK_REQUESTS.labels(endpoint=endpoint, status="error").inc()
+            self.limiter.abandon()
             raise _RetryError(Retry(f"{what}: {type(exc).__name__}", ambiguous=not _never_sent(exc))) from None
+        except BaseException:
+            self.limiter.abandon()
+            raise
         status = resp.status_code
         metrics.ZENDESK_REQUESTS.labels(endpoint=endpoint, status=str(status)).inc()
         if status == 429:
             metrics.ZENDESK_RATE_LIMITED.inc()
+        self.limiter.observe(status, resp.headers,
+                             _retry_after(resp.headers.get("Retry-After")) if status == 429 else None)
         log.debug("zendesk: %s -> %s", what, status)
         if 200 <= status < 300:
             return resp.json() if resp.content else {}

@@ -111,6 +111,11 @@ def _run_locked(settings: Settings, *, once: bool) -> int:
         breaker=CircuitBreaker(base=min(5.0, settings.imap.poll_interval_seconds),
                                cap=settings.zendesk.outage_max_backoff_seconds),
         stop_flag=stop_flag,
+        # A dry run prints its requests in order, and its in-memory ledger
+        # (like any `sqlite://` one) is a single connection: one at a time.
+        concurrency=1 if dry or pipeline.ledger.engine.url.database in (None, "", ":memory:")
+        else settings.service.concurrency,
+        memory_budget=settings.service.memory_budget_bytes,
     )
     try:
         server = _serve_health(settings, service)

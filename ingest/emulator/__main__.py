@@ -20,6 +20,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     p.add_argument("--oauth-token", default=DEFAULT_OAUTH_TOKEN)
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--latency", type=float, default=0.0, help="seconds added to every response")
+    p.add_argument("--latency-jitter", type=float, default=0.0,
+                   help="each response's latency varies by up to this many seconds either way")
     p.add_argument("--error-rate", type=float, default=0.0, help="share of requests answered 5xx")
     p.add_argument("--throttle-rate", type=float, default=0.0, help="share of requests answered 429")
     p.add_argument("--reset-after-create-rate", type=float, default=0.0,
@@ -32,7 +34,8 @@ def main(argv: Sequence[str] | None = None) -> int:
                    help="seed ticket fields, forms and organizations from this file ('demo': the portal form "
                         "shipped in ingest/demo/portal-form.json)")
     a = p.parse_args(argv)
-    faults = Faults(seed=a.seed, latency=a.latency, error_rate=a.error_rate, throttle_rate=a.throttle_rate,
+    faults = Faults(seed=a.seed, latency=a.latency, latency_jitter=a.latency_jitter, error_rate=a.error_rate,
+                    throttle_rate=a.throttle_rate,
                     reset_after_create_rate=a.reset_after_create_rate,
                     reset_after_update_rate=a.reset_after_update_rate, rate_limit=a.rate_limit,
                     rate_window=a.rate_window)

@@ -1,4 +1,4 @@
-"""Fault injection for the emulator: latency, a rate limit, random 5xx/429, a
+"""Fault injection for the emulator: latency (with jitter), a rate limit, random 5xx/429, a
 connection reset after a ticket was created, and slow writes that land after
 the client's timeout.
 
@@ -26,6 +26,9 @@ class Faults:
     seed: int = 0
     # Seconds added before every response.
     latency: float = 0.0
+    # Each response's latency varies uniformly by up to this many seconds
+    # either way (never below 0), so answers are not all equally slow.
+    latency_jitter: float = 0.0
     # Random 500/502/503/504, decided before the request is processed.
     error_rate: float = 0.0
     # Random 429 (as if another client used up the account's budget).
@@ -60,14 +63,25 @@ class FaultPlan:
     def __post_init__(self) -> None:
         self._lock = threading.Lock()
         self._rng = random.Random(self.faults.seed)
+        # Apart from _rng, so jitter does not shift where the other faults fall.
+        self._jitter_rng = random.Random(self.faults.seed + 1)
         self._window_start = self.clock()
         self._window_count = 0
         self._slow_left: int | None = None
+
+    def latency(self) -> float:
+        """Seconds to delay this response: `latency` ± up to `latency_jitter`."""
+        with self._lock:
+            f = self.faults
+            if not f.latency_jitter:
+                return f.latency
+            return max(0.0, f.latency + self._jitter_rng.uniform(-f.latency_jitter, f.latency_jitter))
 
     def configure(self, faults: Faults) -> None:
         with self._lock:
             self.faults = faults
             self._rng = random.Random(faults.seed)
+            self._jitter_rng = random.Random(faults.seed + 1)
             self._window_start = self.clock()
             self._window_count = 0
             self._slow_left = None

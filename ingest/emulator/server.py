@@ -574,8 +574,9 @@ class _Handler(BaseHTTPRequestHandler):
         req = LoggedRequest(self.command, parts.path, parse_qs(parts.query),
                             {k.lower(): v for k, v in self.headers.items()}, self.rfile.read(length) if length else b"")
         emu.note_received()
-        if emu.faults.latency:
-            time.sleep(emu.faults.latency)
+        delay = emu.plan.latency()
+        if delay:
+            time.sleep(delay)
         try:
             fault, value = emu.plan.before()
             if fault == "error":

@@ -5,6 +5,16 @@
 - Bodies are read with `BODY.PEEK[]`, in batches, so nothing is marked \\Seen
   by us, and every message not yet filed is processed whether someone opened it
   in Outlook or not.
+- Memory: RFC822.SIZE comes first; a batch holds at most `imap.batch_size`
+  messages and `imap.batch_bytes` bytes (a larger message is fetched alone),
+  and `set_gate` lets the service hold back the next FETCH until its bytes fit
+  beside the messages still being worked on.  A message over
+  `imap.max_message_bytes` is never downloaded: only its header block is read
+  and it is handed over `unread`, to be quarantined with the reason.  One
+  that runs out of memory while being fetched is handled the same way.
+  imaplib's protocol trace (which imapclient switches on, and which formats
+  every FETCH answer, literals included, even when nothing is logged) stays
+  off unless `imap.trace` asks for it.
 - A message is moved out of the inbox only in `ack`, which the service calls
   after the ledger recorded the outcome.  MOVE where the server has it, else
   COPY + \\Deleted + UID EXPUNGE.
@@ -47,6 +57,25 @@ SPECIAL_USE = {"\\all", "\\archive", "\\drafts", "\\flagged", "\\junk", "\\sent"
 CONNECTION_ERRORS: tuple[type[BaseException], ...] = (IMAPClientError, OSError, EOFError)
 
 ClientFactory = Callable[[ImapSettings], IMAPClient]
+# Asked before each FETCH with the bytes it will bring in; may block (ingest/drain.py).
+Gate = Callable[[int], None]
+# UIDs per FETCH of sizes: a short answer, whatever the folder holds.
+SIZE_CHUNK = 1000
+# The header block of a message read unread: enough for ids and sender.
+HEADER_BYTES = 256 * 1024
+
+
+def set_trace(client: IMAPClient, trace: bool) -> None:
+    """imaplib's debug output on (level 5, what imapclient sets) or off.
+
+    imapclient sets imaplib's `debug = 5` on every connection; imaplib then
+    builds a repr of each untagged answer (a whole FETCH literal included) for
+    its log whatever the log level: for a 30 MB message, ~100 MB of strings.
+    There is no public switch, so the attribute is set here.
+    """
+    imap = getattr(client, "_imap", None)
+    if imap is not None:
+        imap.debug = 5 if trace else 0
 
 
 def check_transport(settings: ImapSettings) -> None:
@@ -69,6 +98,7 @@ def open_client(settings: ImapSettings) -> IMAPClient:
         ssl_context=context if settings.ssl is True else None,
         timeout=settings.timeout_seconds,
     )
+    set_trace(client, settings.trace)
     try:
         if settings.ssl == "starttls":
             # Raises when the server lacks STARTTLS or the handshake fails:
@@ -109,6 +139,29 @@ def _shutdown_quietly(client: IMAPClient) -> None:
 def _chunks(items: Sequence[int], size: int) -> Iterator[Sequence[int]]:
     for start in range(0, len(items), size):
         yield items[start : start + size]
+
+
+def plan_batches(
+    uids: Sequence[int], sizes: dict[int, int], *, count: int, max_bytes: int
+) -> Iterator[list[int]]:
+    """Consecutive UIDs in batches of at most `count` messages and `max_bytes` bytes.
+
+    A message larger than `max_bytes` makes a batch of its own."""
+    batch: list[int] = []
+    held = 0
+    for uid in uids:
+        size = sizes.get(uid, 0)
+        if batch and (len(batch) >= count or held + size > max_bytes):
+            yield batch
+            batch, held = [], 0
+        batch.append(uid)
+        held += size
+    if batch:
+        yield batch
+
+
+def _mb(size: int) -> str:
+    return f"{size / (1024 * 1024):.1f} MB"
 
 
 def parse_ref(ref: str) -> tuple[int, int]:
@@ -152,10 +205,17 @@ class ImapSource:
         # For the metrics and /readyz: a reconnect is counted, a refused login remembered.
         self._connected_before = False
         self.auth_failed = False
+        self._gate: Gate | None = None
+        # (UIDVALIDITY, UID) -> why it could not be read whole, for this process's life.
+        self._unreadable: dict[tuple[int, int], str] = {}
 
     @property
     def connected(self) -> bool:
         return self._client is not None
+
+    def set_gate(self, gate: Gate | None) -> None:
+        """`gate(nbytes)` is called before each FETCH of bodies; None removes it."""
+        self._gate = gate
 
     # -- connection -------------------------------------------------------
 
@@ -409,25 +469,98 @@ class ImapSource:
             # \Deleted ones were already copied out (the no-MOVE path) and
             # await an expunge; everything else is ours, \Seen or not.
             uids = sorted(client.search(["NOT", "DELETED"]))
+            sizes = self._sizes(client, uids)
         except CONNECTION_ERRORS as exc:
             self._drop()
             raise FetchError(f"searching IMAP folder {folder} at {self.target}: {exc}") from exc
         if name == self.settings.folder:
             self._note_unannounced(uids)
             self._last_uid = max(uids, default=0)
-        for batch in _chunks(uids, self.settings.batch_size):
-            try:
-                self._select(client, folder)
-                data = client.fetch(batch, ["BODY.PEEK[]", "INTERNALDATE"])
-            except CONNECTION_ERRORS as exc:
-                self._drop()
-                raise FetchError(f"fetching UIDs {batch[0]}..{batch[-1]} from IMAP folder {folder}: {exc}") from exc
-            for uid in batch:
-                body = data.get(uid, {}).get(b"BODY[]")
-                if body is None:  # expunged meanwhile by another client
-                    continue
+        limit = self.settings.max_message_bytes
+        readable = []
+        for uid in uids:
+            if uid not in sizes:  # expunged meanwhile by another client
+                continue
+            if sizes[uid] > limit:
+                self._unreadable.setdefault(
+                    (validity, uid),
+                    f"{_mb(sizes[uid])} is over imap.max_message_bytes ({_mb(limit)}): quarantined unread;"
+                    " raise the limit and replay it to make it a ticket",
+                )
+            readable.append(uid)
+        for batch in plan_batches(readable, sizes, count=self.settings.batch_size, max_bytes=self.settings.batch_bytes):
+            unread = [uid for uid in batch if (validity, uid) in self._unreadable]
+            for uid in unread:
+                msg = self._headers_only(folder, validity, uid)
+                if msg is not None:
+                    yield msg
+            wanted = [uid for uid in batch if (validity, uid) not in self._unreadable]
+            if not wanted:
+                continue
+            if self._gate is not None:
+                self._gate(sum(sizes[uid] for uid in wanted))
+            data = self._fetch_bodies(folder, validity, wanted)
+            for uid in wanted:
+                # pop: the batch must not keep a message alive once handed over.
+                item = data.pop(uid, {})
+                body = item.get(b"BODY[]")
+                if body is None:
+                    if (validity, uid) in self._unreadable:
+                        msg = self._headers_only(folder, validity, uid)
+                        if msg is not None:
+                            yield msg
+                    continue  # expunged meanwhile by another client
                 yield RawMessage(ref=f"{validity}:{uid}", raw=bytes(body), origin=f"imap {folder} uid {uid}",
-                                 received_at=_aware(data[uid].get(b"INTERNALDATE")))
+                                 received_at=_aware(item.get(b"INTERNALDATE")))
+                del body, item
+
+    def _sizes(self, client: IMAPClient, uids: Sequence[int]) -> dict[int, int]:
+        sizes: dict[int, int] = {}
+        for chunk in _chunks(uids, SIZE_CHUNK):
+            for uid, item in client.fetch(chunk, ["RFC822.SIZE"]).items():
+                if b"RFC822.SIZE" in item:
+                    sizes[uid] = int(item[b"RFC822.SIZE"])
+        return sizes
+
+    def _fetch_bodies(self, folder: str, validity: int, batch: list[int]) -> dict[int, dict[bytes, object]]:
+        """BODY.PEEK[] of `batch`; a MemoryError marks the message unreadable instead of looping on it."""
+        try:
+            client = self._connected()
+            self._select(client, folder)
+            return dict(client.fetch(batch, ["BODY.PEEK[]", "INTERNALDATE"]))
+        except MemoryError:
+            # The connection is mid-answer: start over on a new one.  Alone,
+            # the message is quarantined by its headers; in a batch, each is
+            # tried alone.
+            self._drop()
+            if len(batch) == 1:
+                log.error("imap %s uid %s: out of memory while fetching it; quarantining it unread", folder, batch[0])
+                self._unreadable[(validity, batch[0])] = "out of memory while fetching it: quarantined unread"
+                return {}
+            data: dict[int, dict[bytes, object]] = {}
+            for uid in batch:
+                data.update(self._fetch_bodies(folder, validity, [uid]))
+            return data
+        except CONNECTION_ERRORS as exc:
+            self._drop()
+            raise FetchError(f"fetching UIDs {batch[0]}..{batch[-1]} from IMAP folder {folder}: {exc}") from exc
+
+    def _headers_only(self, folder: str, validity: int, uid: int) -> RawMessage | None:
+        """The message's header block, handed over `unread` (quarantined with the reason)."""
+        part = f"BODY.PEEK[HEADER]<0.{HEADER_BYTES}>"
+        try:
+            client = self._connected()
+            self._select(client, folder)
+            data = client.fetch([uid], [part])
+        except CONNECTION_ERRORS as exc:
+            self._drop()
+            raise FetchError(f"fetching the headers of UID {uid} from IMAP folder {folder}: {exc}") from exc
+        item = data.get(uid, {})
+        head = next((v for k, v in item.items() if isinstance(k, bytes) and k.startswith(b"BODY[HEADER]")), None)
+        if head is None:
+            return None
+        return RawMessage(ref=f"{validity}:{uid}", raw=bytes(head), origin=f"imap {folder} uid {uid}",
+                          unread=self._unreadable[(validity, uid)])
 
     def inbox_status(self) -> tuple[int, datetime | None]:
         """(messages waiting in the inbox, INTERNALDATE of the oldest): read-only, for the metrics."""
