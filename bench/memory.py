@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import email.policy
 import os
 import shutil
 import subprocess
@@ -51,7 +52,7 @@ def big_mail(n: int, attachment_bytes: int) -> bytes:
     msg.set_content(f"Segue o video do erro {n}.\n")
     # Incompressible, like a real video: random bytes.
     msg.add_attachment(os.urandom(attachment_bytes), maintype="video", subtype="mp4", filename=f"erro{n}.mp4")
-    return msg.as_bytes()
+    return msg.as_bytes(policy=email.policy.SMTP)
 
 
 def drain(dovecot: DovecotServer, emu: Emulator, root: Path, mails: list[bytes]) -> dict[str, Any]:

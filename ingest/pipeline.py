@@ -245,13 +245,15 @@ class Pipeline:
         except Exception:  # headers too broken to parse: the raw key, as for any unparseable mail
             key = raw_key(msg.raw)
         claim = self.ledger.claim(key, message_id=order.message_id, sender=order.sender, subject="", ref=msg.ref,
-                                  now=now)
+                                  now=now, lease_seconds=self.settings.ledger.lease_seconds)
         recorded = claim.row.outcome() if claim.final else None
         if recorded is not None:
             self._log(msg, order.message_id, key, recorded, note="already recorded")
             return recorded
+        if claim.lease is None:
+            return Deferred("in progress elsewhere")
         outcome = Quarantined(f"{_where(msg)}: {msg.unread}")
-        self.ledger.record(key, outcome, now)
+        self.ledger.record(claim.lease, outcome, now)
         self._log(msg, order.message_id, key, outcome)
         return outcome
 

@@ -111,10 +111,8 @@ def _run_locked(settings: Settings, *, once: bool) -> int:
         breaker=CircuitBreaker(base=min(5.0, settings.imap.poll_interval_seconds),
                                cap=settings.zendesk.outage_max_backoff_seconds),
         stop_flag=stop_flag,
-        # A dry run prints its requests in order, and its in-memory ledger
-        # (like any `sqlite://` one) is a single connection: one at a time.
-        concurrency=1 if dry or pipeline.ledger.engine.url.database in (None, "", ":memory:")
-        else settings.service.concurrency,
+        # A dry run prints the requests it would make: one message at a time, in order.
+        concurrency=1 if dry else settings.service.concurrency,
         memory_budget=settings.service.memory_budget_bytes,
     )
     try:
