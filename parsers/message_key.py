@@ -25,8 +25,25 @@ def split_raw(raw: bytes) -> tuple[bytes, bytes]:
     return raw[: match.start()], raw[match.end():]
 
 
+# Body bytes hashed at a time: a 60 MB message is not copied whole (twice) to hash it.
+_SLICE = 1 << 20
+
+
+def _update_lf(digest: "hashlib._Hash", raw: bytes, start: int) -> None:
+    """digest.update(raw[start:].replace(CRLF, LF)), a slice at a time."""
+    view = memoryview(raw)
+    carry = b""
+    for pos in range(start, len(raw), _SLICE):
+        chunk = carry + bytes(view[pos : pos + _SLICE])
+        # A CR ending the slice may be the first half of a CRLF.
+        carry = b"\r" if chunk.endswith(b"\r") and pos + _SLICE < len(raw) else b""
+        digest.update((chunk[:-1] if carry else chunk).replace(b"\r\n", b"\n"))
+    digest.update(carry)
+
+
 def message_key(raw: bytes) -> str:
-    header_block, body = split_raw(raw)
+    match = _HEADER_END.search(raw)
+    header_block, body_start = (raw, len(raw)) if match is None else (raw[: match.start()], match.end())
     values: dict[str, list[bytes]] = {name: [] for name in _KEY_HEADERS}
     for line in _FOLDING.sub(b" ", header_block).splitlines():
         raw_name, sep, value = line.partition(b":")
@@ -39,5 +56,5 @@ def message_key(raw: bytes) -> str:
         for value in values[name]:
             digest.update(f"{name}:{len(value)}:".encode() + value)
         digest.update(b"\0")
-    digest.update(body.replace(b"\r\n", b"\n"))
+    _update_lf(digest, raw, body_start)
     return digest.hexdigest()

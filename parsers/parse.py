@@ -14,6 +14,7 @@ Who does what:
 from __future__ import annotations
 
 import email
+import email.parser
 import email.policy
 import email.utils
 import re
@@ -47,6 +48,7 @@ class _RawHeaders(email.policy.Compat32):
 
 
 _POLICY = _RawHeaders()
+_BLANK = re.compile(rb"\s*")
 _LOCAL_DAEMON = re.compile(r"<?\s*(mailer-daemon|postmaster)\s*>?\s*$", re.IGNORECASE)
 
 
@@ -55,12 +57,12 @@ def parse(raw: bytes) -> Email:
     if not isinstance(raw, (bytes, bytearray)):
         raise ParseError(f"expected bytes, got {type(raw).__name__}")
     raw = bytes(raw)
-    if not raw.strip():
+    if _BLANK.fullmatch(raw):  # not raw.strip(): that copies a 60 MB message to look
         raise ParseError("empty message")
     # The key is over the bytes as received; the parser reads the repaired ones.
     repaired, recovered = recover(raw)
     try:
-        message = email.message_from_bytes(repaired, policy=_POLICY)
+        message = _message_tree(repaired)
     except RecursionError:
         raise ParseError("MIME structure nested too deeply to parse") from None
 
@@ -98,6 +100,25 @@ def parse(raw: bytes) -> Email:
         report_type=_report_type(message),
         headers=headers,
     )
+
+
+# Bytes handed to the MIME parser at a time.
+_FEED = 1 << 20
+
+
+def _message_tree(raw: bytes) -> Message:
+    """The stdlib MIME tree, fed a slice at a time.
+
+    `email.message_from_bytes` decodes the whole message into one string and
+    reads it back through a StringIO (4 bytes per character once read): for a
+    60 MB message, ~300 MB before parsing starts.  Fed in slices, the parser
+    builds the same tree (it is made to take data in arbitrary pieces).
+    """
+    parser = email.parser.BytesFeedParser(policy=_POLICY)
+    view = memoryview(raw)
+    for start in range(0, len(raw), _FEED):
+        parser.feed(bytes(view[start : start + _FEED]))
+    return parser.close()
 
 
 def _body_text(plain: list[str], html: str | None, forwarded: list[str]) -> str:
