@@ -39,6 +39,7 @@ from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
+from ingest.errors import IngestError
 from ingest.ledger import normalize_message_id
 from ingest.source import RawMessage
 
@@ -195,6 +196,8 @@ class Drain:
         while self._running:
             try:
                 self._collect()
+            except IngestError as exc:  # the same outage or ledger failure: it stays in the inbox
+                log.warning("a finished message is left for the next poll: %s", exc)
             except Exception:
                 log.exception("filing a finished message failed; it is filed at the next poll")
 
@@ -224,10 +227,10 @@ class Drain:
         self._running -= 1
         task.settled = self.settled(result)
         self._forget(task)
-        try:
-            self.finish_one(task.msg, result)
-        finally:
-            self._start_ready()
+        # When filing raises (an outage, a broken ledger) nothing new starts:
+        # the caller settles what runs and leaves the rest.
+        self.finish_one(task.msg, result)
+        self._start_ready()
 
     def _forget(self, task: _Task) -> None:
         task.done = True
