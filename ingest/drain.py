@@ -39,6 +39,7 @@ from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
+from ingest import metrics
 from ingest.errors import IngestError
 from ingest.ledger import normalize_message_id
 from ingest.source import RawMessage
@@ -210,6 +211,7 @@ class Drain:
         task.started = True
         self._running += 1
         self.peak_running = max(self.peak_running, self._running)
+        metrics.MESSAGES_IN_FLIGHT.set(self._running)
         self._pool.submit(self._work, task)
 
     def _work(self, task: _Task) -> None:
@@ -225,6 +227,7 @@ class Drain:
         """Takes one finished message, files it (finish), and starts what it unblocks."""
         task, result = self._results.get()
         self._running -= 1
+        metrics.MESSAGES_IN_FLIGHT.set(self._running)
         task.settled = self.settled(result)
         self._forget(task)
         # When filing raises (an outage, a broken ledger) nothing new starts:

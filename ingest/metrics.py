@@ -114,6 +114,14 @@ ZENDESK_RETRY_WAIT = Counter(
     "Seconds spent waiting before retrying Zendesk (Retry-After and backoff).",
     registry=REGISTRY,
 )
+ZENDESK_PACING_WAIT = Counter(
+    "bso_ingest_zendesk_pacing_wait_seconds",
+    "Seconds workers waited on the shared Zendesk rate limiter (pacing, a spent window, a 429 pause).",
+    registry=REGISTRY,
+)
+MESSAGES_IN_FLIGHT = Gauge(
+    "bso_ingest_messages_in_flight", "Messages being processed by workers right now.", registry=REGISTRY
+)
 CIRCUIT_OPEN = Gauge(
     "bso_ingest_zendesk_circuit_open",
     "1 while the Zendesk circuit breaker is open (Zendesk unavailable; inbox work paused).",

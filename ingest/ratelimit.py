@@ -31,6 +31,8 @@ from collections.abc import Callable, Mapping
 
 from pyrate_limiter import GCRA, Duration, Limiter, Rate, StateBucket
 
+from ingest import metrics
+
 log = logging.getLogger(__name__)
 
 # Zendesk's account windows are a minute long.
@@ -119,11 +121,14 @@ class AccountLimiter:
                     pacer = self._pacer
                     break
             self.paused_seconds += min(wait, 0.5)
+            metrics.ZENDESK_PACING_WAIT.inc(min(wait, 0.5))
             self.sleep(min(wait, 0.5))
         if pacer is not None:
             started = self.clock()
             pacer.try_acquire("zendesk")
-            self.paused_seconds += self.clock() - started
+            waited = max(0.0, self.clock() - started)
+            self.paused_seconds += waited
+            metrics.ZENDESK_PACING_WAIT.inc(waited)
         self.requests += 1
 
     def abandon(self) -> None:
