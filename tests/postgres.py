@@ -53,12 +53,18 @@ def postgres_url() -> Iterator[str]:
              "-c", "listen_addresses=127.0.0.1", "-c", "fsync=off"],
             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
         )
-        deadline = time.monotonic() + 30
+        # An open port is not a ready server: until recovery ends it answers
+        # "the database system is starting up".  Wait for a real query.
+        import psycopg
+
+        deadline = time.monotonic() + 60
         while True:
             try:
-                with socket.create_connection(("127.0.0.1", port), timeout=1):
-                    break
-            except OSError:
+                with psycopg.connect(host="127.0.0.1", port=port, user="bso", dbname="postgres",
+                                     connect_timeout=2) as conn:
+                    conn.execute("SELECT 1")
+                break
+            except psycopg.OperationalError:
                 if proc.poll() is not None or time.monotonic() > deadline:
                     pytest.skip("PostgreSQL did not start")
                 time.sleep(0.1)
