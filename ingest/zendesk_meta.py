@@ -62,9 +62,19 @@ def fetch_account(client: ZendeskClient) -> dict[str, Any]:
                     rng=client.rng, what="read ticket fields, forms and organizations")
     return {
         "ticket_fields": _all_pages(client, "/api/v2/ticket_fields.json", "ticket_fields", budget, cursor=True),
-        "ticket_forms": _all_pages(client, "/api/v2/ticket_forms.json", "ticket_forms", budget, cursor=False),
-        "organizations": _all_pages(client, "/api/v2/organizations.json", "organizations", budget, cursor=True),
+        # An account without ticket forms (a plan without them) or whose API user may not
+        # list organizations still gets its fields mapped; an outage fails the whole refresh.
+        "ticket_forms": _optional(client, "/api/v2/ticket_forms.json", "ticket_forms", budget, cursor=False),
+        "organizations": _optional(client, "/api/v2/organizations.json", "organizations", budget, cursor=True),
     }
+
+
+def _optional(client: ZendeskClient, path: str, name: str, budget: Budget, *, cursor: bool) -> list[dict[str, Any]]:
+    try:
+        return _all_pages(client, path, name, budget, cursor=cursor)
+    except ZendeskRejected as exc:  # 404 no such endpoint, 403 ZendeskForbidden
+        log.warning("zendesk metadata: %s refused (%s); going on without %s", path, exc, name.replace("_", " "))
+        return []
 
 
 def _all_pages(client: ZendeskClient, path: str, name: str, budget: Budget, *, cursor: bool) -> list[dict[str, Any]]:

@@ -107,3 +107,22 @@ def test_background_refresh_serves_the_stale_copy_meanwhile(portal_emulator) -> 
     assert meta.account() is old  # answered at once with the copy it has
     meta.wait(30)
     assert meta.refreshes == 2 and meta.account() is not old
+
+
+def test_an_account_without_forms_or_organizations_still_maps_its_fields(portal_emulator, monkeypatch) -> None:
+    from ingest.emulator import server
+
+    # As on a plan without ticket forms: the endpoint is not there (404).
+    monkeypatch.setattr(server, "ROUTES", [r for r in server.ROUTES if r[2] != "list_ticket_forms"])
+    data = fetch_account(client_for(portal_emulator))
+    assert data["ticket_forms"] == [] and len(data["ticket_fields"]) == len(portal_data()["ticket_fields"])
+    assert len(data["organizations"]) == len(portal_data()["organizations"])
+
+
+def test_an_outage_fails_the_whole_refresh(portal_emulator, tmp_path) -> None:
+    clock = Clock()
+    meta = meta_for(portal_emulator, create_engine(f"sqlite:///{tmp_path / 'l.sqlite3'}"), clock, ttl=60)
+    old = meta.account()
+    portal_emulator.set_faults(Faults(error_rate=1.0))
+    clock.now += 60
+    assert meta.account() is old and meta.refreshes == 1
