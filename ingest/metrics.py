@@ -44,6 +44,12 @@ MESSAGES = Counter(
 SKIPS = Counter(
     "bso_ingest_skips", "Skipped messages by reason kind (automated, rate, ...).", ["reason"], registry=REGISTRY
 )
+SENDER_AUTH = Counter(
+    "bso_ingest_sender_auth",
+    "Decided messages by sender-authentication outcome (pass, fail, none, missing) and the policy applied.",
+    ["outcome", "policy"],
+    registry=REGISTRY,
+)
 PICKUP_LATENCY = Histogram(
     "bso_ingest_pickup_latency_seconds",
     "Time from the message's arrival in the inbox (IMAP INTERNALDATE) to its outcome.",

@@ -288,6 +288,7 @@ class Pipeline:
                 return Skipped(f"automated ({email.automated}){detail}")
             if trust is None:
                 trust = self._stage("trust", self.stages.trust, email, settings)
+            metrics.SENDER_AUTH.labels(outcome=trust.verdict.outcome, policy=trust.policy).inc()
             if trust.quarantine:
                 return Quarantined(f"sender authentication {trust.verdict.outcome} for {_where(msg, email)}:"
                                    f" {trust.verdict.reason}")

@@ -164,3 +164,12 @@ def test_forged_mail_does_not_use_up_the_real_senders_loop_budget(zendesk_emulat
     assert isinstance(outcomes[-1], Skipped) and "loop" in outcomes[-1].reason
     real = send(pipe, "Sistema parado", "Urgente: a folha não fecha.", auth=PASS, msgid="<real@agro>")
     assert isinstance(real, Created)
+
+
+def test_the_verdict_is_counted_by_outcome_and_policy(pipeline: Pipeline, zendesk_emulator: Emulator) -> None:
+    from ingest import metrics
+
+    counter = metrics.SENDER_AUTH.labels(outcome="fail", policy="no_thread+tag")
+    before = counter._value.get()
+    send(pipeline, "x", "y", auth=FAIL, msgid="<count@evil>")
+    assert counter._value.get() == before + 1
