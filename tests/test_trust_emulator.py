@@ -173,3 +173,59 @@ def test_the_verdict_is_counted_by_outcome_and_policy(pipeline: Pipeline, zendes
     before = counter._value.get()
     send(pipeline, "x", "y", auth=FAIL, msgid="<count@evil>")
     assert counter._value.get() == before + 1
+
+
+def test_bso_ingest_send_forged_and_disguised_mail(
+    zendesk_emulator: Emulator, tmp_path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """As ops would check it: `bso-ingest send` files to the emulator, then look at the account."""
+    import json
+
+    from ingest.cli import main
+    from ingest.emulator import DEFAULT_API_TOKEN, DEFAULT_EMAIL
+    from tests.test_attachment_safety import pe
+
+    cfg = tmp_path / "settings.toml"
+    cfg.write_text(
+        "[service]\ndry_run = false\n"
+        f'[ledger]\nurl = "sqlite:///{tmp_path / "ledger.sqlite3"}"\n'
+        f'[zendesk]\nurl = "{zendesk_emulator.url}"\nemail = "{DEFAULT_EMAIL}"\nretry_budget_seconds = 20\n'
+        f'[security]\ntrusted_authserv_ids = ["{MX}"]\n',
+        encoding="utf-8",
+    )
+    monkeypatch.setenv("BSO_INGEST_ZENDESK__API_TOKEN", DEFAULT_API_TOKEN)
+
+    def write(name: str, auth: str, subject: str, msgid: str, in_reply_to: str | None = None,
+              exe: bool = False) -> str:
+        msg = EmailMessage()
+        msg["Authentication-Results"] = auth
+        msg["From"] = f"Fernanda <{CUSTOMER}>"
+        msg["To"] = SUPPORT
+        msg["Subject"] = subject
+        msg["Message-ID"] = msgid
+        if in_reply_to:
+            msg["In-Reply-To"] = in_reply_to
+        msg.set_content("Texto.")
+        if exe:
+            msg.add_attachment(pe(), maintype="application", subtype="pdf", filename="boleto.pdf")
+        path = tmp_path / name
+        path.write_bytes(msg.as_bytes())
+        return str(path)
+
+    def send(*files: str) -> list[dict]:
+        assert main(["--config", str(cfg), "send", *files]) == 0
+        return [json.loads(line) for line in capsys.readouterr().out.splitlines() if line.startswith("{")]
+
+    [first] = send(write("1.eml", PASS, "Erro", "<o@agro>"))
+    n = first["ticket_id"]
+    lines = send(
+        write("2.eml", FAIL, f"RES: [BSO #{n}] Erro", "<f1@evil>"),
+        write("3.eml", FAIL, "Re: Erro", "<f2@evil>", in_reply_to="<o@agro>"),
+        write("4.eml", FAIL, "Boleto novo", "<f3@evil>", exe=True),
+    )
+    assert [line["outcome"] for line in lines] == ["created"] * 3
+    assert len(zendesk_emulator.tickets[n].comments) == 1
+    for line in lines:
+        ticket = zendesk_emulator.tickets[line["ticket_id"]]
+        assert "dmarc_fail" in ticket.tags
+        assert not any(f.content.startswith(b"MZ") for c in ticket.comments for f in c.attachments)
