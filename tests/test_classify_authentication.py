@@ -6,11 +6,14 @@ OpenDKIM/OpenDMARC, Microsoft 365, Gmail's ARC sets), written by hand here.
 from __future__ import annotations
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 from pydantic import ValidationError
 
 from parsers import parse
 from parsers.classify.authentication import authenticate, authserv_id
 from parsers.classify.security import SecuritySettings
+from parsers.model import Address, Email
 
 OURS = "mx.totvs.com.br"
 SETTINGS = SecuritySettings(trusted_authserv_ids=[OURS])
@@ -175,3 +178,12 @@ def test_policy_settings_are_checked() -> None:
         SecuritySettings(on_missing=[])
     with pytest.raises(ValidationError):
         SecuritySettings(on_dmarc_none=["reject"])
+
+
+@given(st.lists(st.text(max_size=80), max_size=4), st.lists(st.text(max_size=60), max_size=2))
+def test_any_header_text_gives_a_verdict_never_an_error(results: list[str], seals: list[str]) -> None:
+    email = Email(key="k", requester=Address(email="ana@cliente.com.br"), headers={
+        "authentication-results": [f"{OURS};{r}" for r in results] + results,
+        "arc-seal": seals, "arc-authentication-results": [f"i=1; {s}" for s in seals],
+    })
+    assert authenticate(email, ARC).outcome in ("pass", "fail", "none", "missing")

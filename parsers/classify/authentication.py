@@ -67,8 +67,8 @@ def authenticate(email: Email, settings: SecuritySettings) -> Verdict:
             continue
         try:
             found.append((server, _parse(value), ""))
-        except authres.core.AuthResError as exc:
-            found.append((server, None, str(exc)))
+        except Exception as exc:  # noqa: BLE001 - AuthResError, or a parser bug: either way unreadable
+            found.append((server, None, f"{type(exc).__name__}: {exc}"))
     if not found:
         why = "no Authentication-Results header"
         if ignored:
@@ -139,7 +139,7 @@ def _arc_verdict(email: Email, settings: SecuritySettings, domain: str) -> Verdi
             continue
         try:
             header = _parse(match.group(2))
-        except authres.core.AuthResError:
+        except Exception:  # noqa: BLE001 - unreadable: no ARC verdict
             return None
         dmarc = next((r for r in header.results if r.method == "dmarc"), None)
         if dmarc is None:
