@@ -11,7 +11,7 @@ from collections.abc import Sequence
 from ingest.logs import configure_logging
 from ingest.settings import SettingsError, load_settings
 
-COMMANDS = ("parse", "route", "send", "run", "quarantine", "migrate", "check")
+COMMANDS = ("parse", "route", "send", "run", "quarantine", "migrate", "check", "prune")
 
 
 def _version() -> str:

@@ -75,6 +75,7 @@ EXIT_MAILBOX_AUTH = 77  # --once: the mailbox or its identity provider refused u
 MAX_BACKOFF_SECONDS = 60.0
 HEARTBEAT_SECONDS = 300.0
 STALE_CLAIM = timedelta(hours=1)
+RETENTION_EVERY = 24 * 3600.0
 
 
 class Processor(Protocol):
@@ -142,6 +143,7 @@ class Service:
         stop_flag: StopFlag | None = None,
         concurrency: int = 1,
         memory_budget: int = 24 * 1024 * 1024,
+        retention: Callable[[], None] | None = None,
     ) -> None:
         self.source = source
         self.pipeline = pipeline
@@ -176,6 +178,9 @@ class Service:
         self.mailbox_failing_since: float | None = None
         self.ledger_error = ""
         self.zendesk_accepted = False
+        # `[ledger] retention_days`: ingest/retention.py's prune, once a day from periodic().
+        self.retention = retention
+        self._last_retention: float | None = None
         self.auth = AuthState(clock=clock)
         self.concurrency = concurrency
         self.memory_budget = memory_budget
@@ -475,6 +480,13 @@ class Service:
         since no poll will ever finish it.
         """
         now = self.clock()
+        if self.retention is not None and (self._last_retention is None
+                                           or now - self._last_retention >= RETENTION_EVERY):
+            self._last_retention = now
+            try:
+                self.retention()
+            except LedgerError as exc:
+                log.warning("ledger retention failed: %s", exc)
         if now - self._last_heartbeat < HEARTBEAT_SECONDS:
             return
         self._last_heartbeat = now

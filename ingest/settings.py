@@ -127,6 +127,8 @@ class LedgerSettings(Section):
     # that died on this host is taken over at once; one on another host (or
     # in a restarted container) only once its lease expired.
     lease_seconds: float = Field(default=120.0, ge=1.0)
+    # Retention applied by the service once a day (`bso-ingest prune` rules); None keeps everything.
+    retention_days: int | None = Field(default=None, ge=1)
 
 
 class ZendeskSettings(Section):

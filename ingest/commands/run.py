@@ -22,13 +22,17 @@ from __future__ import annotations
 import argparse
 import logging
 import sys
+from collections.abc import Callable
+from datetime import datetime, timedelta, timezone
 
 from ingest import metrics
 from ingest.breaker import CircuitBreaker
 from ingest.envcheck import missing_secrets
 from ingest.errors import AuthError, IngestError, LockedError, SourceError, StateDirError
 from ingest.health import Health, HealthServer, live_seconds_for
+from ingest.ledger import Ledger
 from ingest.lock import RunLock
+from ingest.retention import prune
 from ingest.pipeline import build_pipeline
 from ingest.service import EXIT_LOCKED, EXIT_MAILBOX_AUTH, EXIT_UNAVAILABLE, Service, default_scheduler
 from ingest.settings import Settings
@@ -73,6 +77,18 @@ def run(args: argparse.Namespace) -> int:
         lock.release()
 
 
+def _retention(settings: Settings, ledger: Ledger) -> Callable[[], None] | None:
+    days = settings.ledger.retention_days
+    if days is None:
+        return None
+
+    def apply() -> None:
+        done = prune(ledger, timedelta(days=days), datetime.now(timezone.utc))
+        log.info("ledger retention (%d days): %s", days, done.line())
+
+    return apply
+
+
 def _serve_health(settings: Settings, service: Service) -> HealthServer | None:
     """Starts /healthz, /readyz and /metrics when `[service] http_port` is set."""
     port = settings.service.http_port
@@ -114,6 +130,7 @@ def _run_locked(settings: Settings, *, once: bool) -> int:
         # A dry run prints the requests it would make: one message at a time, in order.
         concurrency=1 if dry else settings.service.concurrency,
         memory_budget=settings.service.memory_budget_bytes,
+        retention=None if dry else _retention(settings, pipeline.ledger),
     )
     try:
         server = _serve_health(settings, service)
