@@ -51,10 +51,14 @@ def drain(dovecot: DovecotServer, emu: Emulator, root: Path, batch: int) -> tupl
     state = Path(tempfile.mkdtemp(dir=root))
     env = service_env(dovecot, emu.url, state, imap__batch_size=str(batch), service__log_level="WARNING")
     started = time.monotonic()
-    proc = subprocess.Popen([sys.executable, "-m", "ingest.cli", "run", "--once"], env=env,
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    log = state / "stderr.log"
+    with log.open("wb") as err_file:
+        proc = subprocess.Popen([sys.executable, "-m", "ingest.cli", "run", "--once"], env=env,
+                                stdout=subprocess.DEVNULL, stderr=err_file)
     _pid, status, usage = os.wait4(proc.pid, 0)
     proc.returncode = os.waitstatus_to_exitcode(status)
+    if proc.returncode != 0:
+        print(f"  run --once exited {proc.returncode}: {log.read_text(errors='replace')[-500:]}", flush=True)
     return usage.ru_maxrss / 1024, time.monotonic() - started
 
 
