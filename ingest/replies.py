@@ -8,7 +8,8 @@
   Re:/RES:/ENC:... prefixes) points at that ticket.
 - Either way the reply threads only when its sender belongs to the
   conversation (`may_reply`): the ticket's requester, one of its CCs, or (when
-  configured) someone in the requester's organization or mail domain.  A
+  configured) someone in the requester's organization or mail domain, or one
+  of our Zendesk agents.  A
   Message-ID is not a secret (it travels in every copy of the mail), so
   knowing one proves nothing.  Anyone else gets a new ticket, tagged with the
   ticket they named (`MENTION_TAG`).
@@ -31,7 +32,7 @@ from parsers.model import Email
 
 if TYPE_CHECKING:
     from ingest.settings import Settings
-    from ingest.sink import TicketInfo
+    from ingest.sink import TicketInfo, UserFacts
 
 log = logging.getLogger(__name__)
 
@@ -67,7 +68,7 @@ class TicketLookup(Protocol):
 
     def merge_target(self, ticket_id: int) -> int | None: ...
 
-    def organization_of(self, address: str) -> int | None: ...
+    def user_facts(self, address: str) -> "UserFacts | None": ...
 
 
 def find_thread(email: Email, ledger: MessageIndex, sink: TicketLookup, settings: "Settings") -> Thread | None:
@@ -99,7 +100,7 @@ def mention_tags(email: Email, settings: "Settings") -> list[str]:
 
 
 def may_reply(sender: str, info: "TicketInfo", sink: TicketLookup, settings: "Settings") -> str | None:
-    """Why `sender` may write into the ticket (requester, CC, organization, domain), or None."""
+    """Why `sender` may write into the ticket (requester, CC, domain, organization, agent), or None."""
     sender = sender.strip().lower()
     requester = info.requester_email.strip().lower()
     if sender == requester:
@@ -111,9 +112,16 @@ def may_reply(sender: str, info: "TicketInfo", sink: TicketLookup, settings: "Se
     public = {d.strip().lower() for d in cfg.public_domains}
     if cfg.allow_same_domain and domain and domain == requester.rpartition("@")[2] and domain not in public:
         return f"in the requester's domain {domain}"
-    if cfg.allow_same_organization and info.organization_id is not None:
-        if sink.organization_of(sender) == info.organization_id:
-            return f"in the requester's organization {info.organization_id}"
+    if not (cfg.allow_agents or (cfg.allow_same_organization and info.organization_id is not None)):
+        return None
+    facts = sink.user_facts(sender)  # one lookup, only for someone not on the ticket
+    if facts is None:
+        return None
+    if cfg.allow_same_organization and info.organization_id is not None and facts.organization_id == info.organization_id:
+        return f"in the requester's organization {info.organization_id}"
+    if cfg.allow_agents and facts.role in ("agent", "admin"):
+        # Agents answer tickets by mail too (Zendesk's email channel takes it).
+        return f"an agent ({facts.role})"
     return None
 
 

@@ -177,9 +177,12 @@ class ThreadingSettings(Section):
     )
     # Who may write into a ticket by answering it (headers or subject): its
     # requester and CCs always; also someone in the requester's Zendesk
-    # organization, or with the requester's mail domain, when these are on.
+    # organization, or with the requester's mail domain, or a Zendesk agent,
+    # when these are on.
     allow_same_organization: bool = True
     allow_same_domain: bool = True
+    # Our Zendesk agents answering a ticket by mail.
+    allow_agents: bool = True
     # Domains anyone can have an address at: sharing one proves nothing.
     public_domains: list[str] = Field(default_factory=lambda: [
         "gmail.com", "googlemail.com", "hotmail.com", "outlook.com", "live.com", "msn.com", "yahoo.com",

@@ -33,6 +33,14 @@ log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
+class UserFacts:
+    """What reply ownership needs to know about a sender who is not on the ticket."""
+
+    role: str  # end-user | agent | admin
+    organization_id: int | None = None
+
+
+@dataclass(frozen=True)
 class TicketInfo:
     """What threading needs to know about an existing ticket."""
 
@@ -80,8 +88,8 @@ class Sink(Protocol):
         """The ticket a merged ticket was merged into, when Zendesk says."""
         ...
 
-    def organization_of(self, address: str) -> int | None:
-        """The organization of the user with this address; None for none or no such user."""
+    def user_facts(self, address: str) -> "UserFacts | None":
+        """The Zendesk role and organization of the user with this address; None for no such user."""
         ...
 
     def note(self, ticket_id: int, body: str) -> None:
@@ -265,12 +273,15 @@ class ZendeskSink:
     def merge_target(self, ticket_id: int) -> int | None:
         return self._merge_target(ticket_id, self.client.budget(f"merge target of #{ticket_id}"))
 
-    def organization_of(self, address: str) -> int | None:
-        budget = self.client.budget(f"organization of {address}")
+    def user_facts(self, address: str) -> "UserFacts | None":
+        budget = self.client.budget(f"user {address}")
         answer = self.client.request("GET", "/api/v2/users/search.json", budget, params={"query": f"email:{address}"})
         users = (answer or {}).get("users") or []
-        org = users[0].get("organization_id") if users else None
-        return int(org) if isinstance(org, int) else None
+        if not users:
+            return None
+        org = users[0].get("organization_id")
+        return UserFacts(role=str(users[0].get("role") or "end-user"),
+                         organization_id=org if isinstance(org, int) else None)
 
     def _wait_for_ticket_slot(self, ticket_id: int, budget: Budget) -> None:
         """Zendesk takes 30 updates per 10 minutes into one ticket: a burst of replies waits its turn.

@@ -12,7 +12,7 @@ from ingest.errors import TicketRefused, ZendeskForbidden
 from ingest.ledger import Ledger
 from ingest.outcomes import Created
 from ingest.settings import Settings
-from ingest.sink import TicketInfo
+from ingest.sink import TicketInfo, UserFacts
 from ingest.replies import Thread, find_thread, mention_tags, mentioned_ticket, refusal_fallback
 from parsers import parse
 from parsers.model import Address, Email
@@ -30,6 +30,7 @@ class FakeTickets:
     asked: list[int] = field(default_factory=list)
     merged_into: dict[int, int] = field(default_factory=dict)
     organizations: dict[str, int] = field(default_factory=dict)
+    agents: set[str] = field(default_factory=set)
     hidden: set[int] = field(default_factory=set)
 
     def ticket(self, ticket_id: int) -> TicketInfo | None:
@@ -41,8 +42,13 @@ class FakeTickets:
     def merge_target(self, ticket_id: int) -> int | None:
         return self.merged_into.get(ticket_id)
 
-    def organization_of(self, address: str) -> int | None:
-        return self.organizations.get(address.lower())
+    def user_facts(self, address: str) -> UserFacts | None:
+        address = address.lower()
+        if address in self.agents:
+            return UserFacts(role="agent")
+        if address in self.organizations:
+            return UserFacts(role="end-user", organization_id=self.organizations[address])
+        return None
 
 
 def mail(subject: str = "Erro na folha", sender: str = "ana@cliente.com.br", in_reply_to: str | None = None,
@@ -108,7 +114,8 @@ def test_same_organization_and_domain_are_configurable(ledger: Ledger) -> None:
     email = mail(sender="maria@filial.com.br", in_reply_to="<orig@cliente.com.br>")
     thread = find_thread(email, ledger, sink, SETTINGS)
     assert thread is not None and thread.action == "comment" and "organization 42" in thread.reason
-    strict = Settings(threading={"allow_same_organization": False, "allow_same_domain": False})
+    strict = Settings(threading={"allow_same_organization": False, "allow_same_domain": False,
+                                 "allow_agents": False})
     assert find_thread(email, ledger, sink, strict).action == "new"
     colleague = mail(sender="joao@cliente.com.br", in_reply_to="<orig@cliente.com.br>")
     assert find_thread(colleague, ledger, sink, strict).action == "new"
@@ -270,3 +277,13 @@ def test_the_direct_parent_wins_over_older_references(ledger: Ledger) -> None:
     email = mail(in_reply_to="<fu@cliente.com.br>", references=["<orig@cliente.com.br>", "<fu@cliente.com.br>"])
     sink = FakeTickets({501: info(501, status="closed"), 620: info(620)})
     assert find_thread(email, ledger, sink, SETTINGS).ticket_id == 620
+
+
+def test_an_agent_answering_by_mail_threads(ledger: Ledger) -> None:
+    sink = FakeTickets({501: info(501)}, agents={"suporte@totvs.com.br"})
+    thread = find_thread(mail(sender="suporte@totvs.com.br", in_reply_to="<orig@cliente.com.br>"), ledger, sink,
+                         SETTINGS)
+    assert thread.action == "comment" and "agent" in thread.reason
+    no_agents = Settings(threading={"allow_agents": False})
+    assert find_thread(mail(sender="suporte@totvs.com.br", in_reply_to="<orig@cliente.com.br>"), ledger, sink,
+                       no_agents).action == "new"

@@ -277,3 +277,43 @@ def test_a_409_of_any_shape_on_an_update_is_a_conflict_not_a_blind_retry(zendesk
                                                               "updated_stamp": "2001-01-01T00:00:00Z"}},
                    client.budget("put"))
     assert [r.status for r in zendesk_emulator.requests if r.method == "PUT"] == [409]
+
+
+def test_every_comment_write_landing_late_still_gives_one_comment(zendesk_emulator: Emulator) -> None:
+    # A stand-in that holds EVERY comment write past the client's timeout (OAuth
+    # credentials this time: the comment path is the same safe update).
+    settings = emulator_settings(zendesk_emulator, oauth=True, zendesk={"timeout_seconds": 0.5})
+    pipe = Pipeline(Ledger.in_memory(), build_sink(settings), settings, now=lambda: datetime.now(timezone.utc))
+    try:
+        first = process(pipe, mail("Erro no SPED", "O bloco C170 diverge.", msgid="<slow-all@agro>"))
+        zendesk_emulator.set_faults(Faults(slow_update_seconds=1.2, slow_update_rate=1.0))
+        reply = process(pipe, mail("Re: Erro no SPED", "Todas lentas.", msgid="<slow-all-r@agro>",
+                                   in_reply_to="<slow-all@agro>"))
+    finally:
+        pipe.close()
+    assert isinstance(reply, Commented) and reply.ticket_id == first.ticket_id
+    deadline = time.monotonic() + 30
+    puts = lambda: [r for r in zendesk_emulator.requests if r.method == "PUT"]  # noqa: E731
+    # Until every request read has been answered (the late writes too).
+    while zendesk_emulator.received > len(zendesk_emulator.requests) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert comments_with(zendesk_emulator, "Todas lentas.") == [(first.ticket_id, "Todas lentas.")]
+    statuses = sorted(r.status for r in puts())
+    assert statuses.count(200) == 1 and set(statuses) <= {200, 409}, statuses
+
+
+def test_a_colleague_in_the_requesters_organization_replies_into_the_ticket(pipeline: Pipeline,
+                                                                           zendesk_emulator: Emulator) -> None:
+    first = process(pipeline, mail("Erro na folha", "A folha não fecha.", msgid="<org-1@agro>"))
+    zendesk_emulator.tickets[first.ticket_id].organization_id = 77
+    colleague = zendesk_emulator.store.add_user("gerente@agro-filial.example", "Gerente")
+    colleague.organization_id = 77
+    reply = process(pipeline, mail("Re: Erro na folha", "Sou da mesma empresa.", msgid="<org-2@agro>",
+                                   sender="gerente@agro-filial.example", in_reply_to="<org-1@agro>"))
+    assert isinstance(reply, Commented) and reply.ticket_id == first.ticket_id
+    # Someone of another organization, same words: a ticket of their own.
+    other = zendesk_emulator.store.add_user("alguem@outra.example", "Outro")
+    other.organization_id = 78
+    stranger = process(pipeline, mail("Re: Erro na folha", "Não sou de lá.", msgid="<org-3@x>",
+                                      sender="alguem@outra.example", in_reply_to="<org-1@agro>"))
+    assert isinstance(stranger, Created) and stranger.ticket_id != first.ticket_id
