@@ -11,6 +11,7 @@ from __future__ import annotations
 import subprocess
 import sys
 from collections import Counter
+from collections.abc import Iterator
 from email import message_from_bytes
 from pathlib import Path
 
@@ -18,7 +19,9 @@ import pytest
 
 from ingest.emulator import Emulator, Faults
 from parsers import parse
+from ingest.ledger import Ledger
 from tests.dovecot import DovecotServer, dovecot, dovecot_server, service_env, support_mail  # noqa: F401
+from tests.postgres import drop_schema, postgres_url  # noqa: F401 - the fixture
 from tests.zendesk_fixtures import zendesk_emulator  # noqa: F401 - the fixture
 
 pytestmark = pytest.mark.dovecot
@@ -55,11 +58,24 @@ def two_runs(env: dict[str, str], tmp_path: Path) -> None:
         assert proc.returncode == 0, f"{out[-500:]}{err[-2000:]}"
 
 
+@pytest.fixture(params=["sqlite", "postgresql"])
+def ledger_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    """The shared ledger: a SQLite file, or PostgreSQL as replicas use it."""
+    if request.param == "sqlite":
+        yield f"sqlite:///{tmp_path / 'ledger.sqlite3'}"
+        return
+    url = request.getfixturevalue("postgres_url")
+    yield url
+    led = Ledger.from_url(url)
+    drop_schema(led.engine)
+    led.close()
+
+
 def test_two_runs_on_one_inbox_and_ledger_duplicate_nothing(
-    dovecot: DovecotServer, zendesk_emulator: Emulator, tmp_path: Path
+    dovecot: DovecotServer, zendesk_emulator: Emulator, tmp_path: Path, ledger_url: str
 ) -> None:
     zendesk_emulator.set_faults(Faults(latency=0.02))  # so the two runs overlap inside Zendesk calls
-    env = service_env(dovecot, zendesk_emulator.url, tmp_path, imap__batch_size="10")
+    env = service_env(dovecot, zendesk_emulator.url, tmp_path, imap__batch_size="10", ledger__url=ledger_url)
     firsts = [support_mail(n) for n in range(1, FIRST + 1)]
     dovecot.append(firsts)
     two_runs(env, tmp_path)
