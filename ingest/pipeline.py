@@ -316,7 +316,7 @@ class Pipeline:
                     metrics.REPLY_FALLBACKS.labels(why=refused.why).inc()
                     thread = refusal_fallback(refused, email)
                     continue
-                self._note(commented, trust, None)
+                self._note(commented, trust, None, retried=not claim.fresh)
                 return commented
             if thread is not None and thread.action == "comment":
                 thread = refusal_fallback(TicketRefused(thread.ticket_id, "forbidden", thread.reason), email)
@@ -338,7 +338,7 @@ class Pipeline:
                 "create",
                 lambda: self.sink.create(email, ticket_route, lookup_first=lookup_first, followup_of=followup_of),
             )
-            self._note(created, trust, blocked)
+            self._note(created, trust, blocked, retried=not claim.fresh)
             return created
         except _StageFailed as failed:
             exc = failed.error
@@ -381,17 +381,18 @@ class Pipeline:
         the mailbox keep the original."""
         return mask_email(email) if self.settings.security.mask_documents else email
 
-    def _note(self, outcome: Outcome, trust: Trust, blocked: Thread | None) -> None:
+    def _note(self, outcome: Outcome, trust: Trust, blocked: Thread | None, retried: bool = False) -> None:
         """The private note the policy asks for, on the ticket just written; best effort.
 
         The tag went with the ticket itself; the note is a second update, and
         a failure to add it must not turn a ticket made into a retry that
-        could duplicate a comment."""
+        could duplicate a comment.  A retried claim (`retried`) looks for the
+        note among the ticket's comments first."""
         note = trust.note(blocked)
         if note is None or outcome.ticket_id is None or isinstance(outcome, (Deferred, Quarantined)):
             return
         try:
-            self.sink.note(outcome.ticket_id, note)
+            self.sink.note(outcome.ticket_id, note, lookup_first=retried)
         except ZendeskAuthError:
             raise
         except Exception as exc:

@@ -92,8 +92,10 @@ class Sink(Protocol):
         """The Zendesk role and organization of the user with this address; None for no such user."""
         ...
 
-    def note(self, ticket_id: int, body: str) -> None:
-        """Adds a private note for agents (the requester is not notified)."""
+    def note(self, ticket_id: int, body: str, *, lookup_first: bool = False) -> None:
+        """Adds a private note for agents (the requester is not notified).
+
+        `lookup_first`: skip it when one of the ticket's newest comments already says it."""
         ...
 
 
@@ -107,6 +109,10 @@ MARKER_KEY = "bso_ingest_key"
 # update could leave the ticket with the very stamp the late one carries.
 STAMP_RESOLUTION = 1.0
 _MERGED_INTO = re.compile(r"merged into (?:request|ticket) #(\d+)", re.IGNORECASE)
+
+
+# A retried claim looks this far back for the private note it may have added.
+_NOTE_LOOKBACK = 10
 
 
 class ZendeskSink:
@@ -312,8 +318,12 @@ class ZendeskSink:
         return any(((a.get("metadata") or {}).get("custom") or {}).get(MARKER_KEY) == key
                    for a in self.client.audits(ticket_id, budget))
 
-    def note(self, ticket_id: int, body: str) -> None:
+    def note(self, ticket_id: int, body: str, *, lookup_first: bool = False) -> None:
         budget = self.client.budget(f"private note on #{ticket_id}")
+        if lookup_first:
+            comments, _users = self.client.comments(ticket_id, budget)
+            if any(c.get("body") == body for c in comments[-_NOTE_LOOKBACK:]):
+                return
         payload = {"ticket": {"comment": {"body": body, "public": False}}}
         if self.client.put(f"/api/v2/tickets/{ticket_id}.json", payload, budget) is None:
             raise ZendeskRejected(f"private note on #{ticket_id}: no such ticket", 404)

@@ -59,7 +59,8 @@ class Trust:
 
     def allow_thread(self, email: Email, thread: "Thread | None") -> "Thread | None":
         """`thread` when this mail may write into an existing ticket, else None (a new ticket)."""
-        if thread is None or "no_thread" not in self.actions:
+        # A "new" answer already opens a ticket of its own (with its tags).
+        if thread is None or "no_thread" not in self.actions or thread.action == "new":
             return thread
         log.warning(
             "%s from %s would thread into ticket %d (%s) but sender authentication is %s: new ticket",

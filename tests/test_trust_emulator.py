@@ -229,3 +229,16 @@ def test_bso_ingest_send_forged_and_disguised_mail(
         ticket = zendesk_emulator.tickets[line["ticket_id"]]
         assert "dmarc_fail" in ticket.tags
         assert not any(f.content.startswith(b"MZ") for c in ticket.comments for f in c.attachments)
+
+
+def test_a_retried_claim_does_not_add_the_note_twice(zendesk_emulator: Emulator) -> None:
+    from ingest.sink import build_sink as sink_for
+
+    settings = emulator_settings(zendesk_emulator, oauth=True, security={"trusted_authserv_ids": [MX]})
+    sink = sink_for(settings, sleep=lambda s: None)
+    pipe = Pipeline(Ledger.in_memory(), sink, settings, now=lambda: T0)
+    created = send(pipe, "Oi", "Olá.", auth=FAIL, msgid="<n@evil>")
+    assert isinstance(created, Created)
+    note = next(c.body for c in zendesk_emulator.tickets[created.ticket_id].comments if not c.public)
+    sink.note(created.ticket_id, note, lookup_first=True)
+    assert [c.public for c in zendesk_emulator.tickets[created.ticket_id].comments] == [True, False]
