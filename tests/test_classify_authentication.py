@@ -187,3 +187,20 @@ def test_any_header_text_gives_a_verdict_never_an_error(results: list[str], seal
         "arc-seal": seals, "arc-authentication-results": [f"i=1; {s}" for s in seals],
     })
     assert authenticate(email, ARC).outcome in ("pass", "fail", "none", "missing")
+
+
+EXCHANGE = SecuritySettings(trust_exchange_online=True)
+M365 = ("spf=fail (sender IP is 203.0.113.9) smtp.mailfrom=evil.example; dkim=none (message not signed)"
+        " header.d=none;dmarc=fail action=quarantine header.from=cliente.com.br;compauth=fail reason=000")
+
+
+def test_exchange_online_headers_without_an_authserv_id() -> None:
+    v = verdict(f"Authentication-Results: {M365}", settings=EXCHANGE)
+    assert (v.outcome, v.authserv_id) == ("fail", "exchange-online")
+    passing = M365.replace("dmarc=fail action=quarantine", "dmarc=pass action=none")
+    assert verdict(f"Authentication-Results: {passing}", settings=EXCHANGE).outcome == "pass"
+    # Not trusted unless configured...
+    assert verdict(f"Authentication-Results: {passing}").outcome == "missing"
+    # ...and only the topmost one: a sender's unnamed header below Microsoft's does not count.
+    assert verdict(f"Authentication-Results: {M365}", f"Authentication-Results: {passing}",
+                   settings=EXCHANGE).outcome == "fail"

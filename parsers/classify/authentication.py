@@ -13,6 +13,9 @@ with `authres`.  Anyone can write such a header into a mail, so:
 - the DMARC result is the verdict (`pass`, `fail`; anything else: `none`),
   and only for the domain of our `From` (a pass for another domain does not
   vouch for this sender, so it counts as fail);
+- Microsoft 365 writes its header without any authserv-id; with
+  `trust_exchange_online` the topmost header, when it has none, is taken as
+  Exchange Online's (it is prepended above anything the sender wrote);
 - ARC (RFC 8617) is supported for forwarders named in `trusted_arc_sealers`:
   when our own MX says `arc=pass` (it verified the chain) and its DMARC says
   fail or none, the newest ARC set's sealer (`ARC-Seal` d=) must be trusted,
@@ -31,6 +34,8 @@ import authres.core
 from parsers.classify.security import Outcome, SecuritySettings
 from parsers.model import Email
 
+# The name verdicts from Exchange Online's unnamed header go by.
+EXCHANGE_ONLINE = "exchange-online"
 _AUTHSERV_ID = re.compile(r"^\s*(?:\([^)]*\)\s*)*([^\s;()]+)")
 _ARC_INSTANCE = re.compile(r"^\s*i\s*=\s*(\d+)\s*;(.*)$", re.DOTALL)
 
@@ -55,20 +60,23 @@ class Verdict:
 def authenticate(email: Email, settings: SecuritySettings) -> Verdict:
     """The MX's DMARC verdict on `email`, from the trusted Authentication-Results only."""
     trusted = frozenset(settings.trusted_authserv_ids)
-    if not trusted:
+    exchange = settings.trust_exchange_online
+    if not trusted and not exchange:
         return Verdict("missing", "no trusted_authserv_ids configured: sender authentication is not checked")
     values = email.headers.get("authentication-results", [])
     ignored: list[str] = []
     found: list[tuple[str, authres.core.AuthenticationResultsHeader | None, str]] = []
-    for value in values:
+    for index, value in enumerate(values):
         server = authserv_id(value)
+        if exchange and index == 0 and server is not None and "=" in server:
+            # Exchange Online's own header: no authserv-id, results straight away.
+            server, value = EXCHANGE_ONLINE, f"{EXCHANGE_ONLINE}; {value}"
+            found.append((server, *_try_parse(value)))
+            continue
         if server is None or server not in trusted:
             ignored.append(server or "?")
             continue
-        try:
-            found.append((server, _parse(value), ""))
-        except Exception as exc:  # noqa: BLE001 - AuthResError, or a parser bug: either way unreadable
-            found.append((server, None, f"{type(exc).__name__}: {exc}"))
+        found.append((server, *_try_parse(value)))
     if not found:
         why = "no Authentication-Results header"
         if ignored:
@@ -101,6 +109,14 @@ def authserv_id(value: str) -> str | None:
     """The authserv-id an Authentication-Results value starts with, lowercased (comments skipped)."""
     match = _AUTHSERV_ID.match(value)
     return match.group(1).lower() if match else None
+
+
+def _try_parse(value: str) -> tuple[authres.core.AuthenticationResultsHeader | None, str]:
+    """(the parsed header, "") or (None, why it is unreadable)."""
+    try:
+        return _parse(value), ""
+    except Exception as exc:  # noqa: BLE001 - AuthResError, or a parser bug: either way unreadable
+        return None, f"{type(exc).__name__}: {exc}"
 
 
 def _parse(value: str) -> authres.core.AuthenticationResultsHeader:

@@ -30,6 +30,10 @@ class SecuritySettings(BaseModel):
     # written by the sender and are ignored (RFC 8601 section 5).  Empty: the
     # check is off and every mail counts as "missing".
     trusted_authserv_ids: list[str] = Field(default_factory=list)
+    # The mailbox is in Microsoft 365 (Exchange Online), whose Authentication-Results
+    # carry no authserv-id at all (not RFC 8601).  Then the topmost header without
+    # one counts as our MX's: Exchange adds it above anything the sender wrote.
+    trust_exchange_online: bool = False
     # ARC sealers (the d= of ARC-Seal) whose DMARC verdict we take over when our
     # MX says arc=pass and its own DMARC says fail or none: forwarders that
     # break DMARC by design (mailing lists, Google Groups, Microsoft 365
