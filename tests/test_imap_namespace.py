@@ -202,3 +202,21 @@ def test_without_uidplus_filed_mail_stays_deleted_unless_expunge_is_opted_in(
         assert left == (1 if opt_in else 2)
     lines = [r.getMessage() for r in caplog.records if "neither MOVE nor UIDPLUS" in r.getMessage()]
     assert len(lines) == 2 and "expunge_without_uidplus = true" in lines[0] and "plain EXPUNGE" in lines[1]
+
+
+def test_an_inbox_folder_inside_the_namespace_is_read_waited_on_and_counted(dotted: DovecotServer) -> None:
+    with dotted.client() as client:
+        client.create_folder("INBOX.Suporte")
+    dotted.append([support_mail(1)], folder="INBOX.Suporte")
+    source = ImapSource(ImapSettings(**dotted.settings(folder="Suporte")))
+    try:
+        [msg] = list(source.fetch())
+        assert msg.origin.startswith("imap INBOX.Suporte uid ")
+        assert source.inbox_status()[0] == 1
+        threading.Timer(0.5, dotted.append, args=([support_mail(2)],), kwargs={"folder": "INBOX.Suporte"}).start()
+        assert source.wait_for_mail(timeout=10.0) is True
+        source.ack(msg, Created(1))
+    finally:
+        source.close()
+    assert dotted.folder_messages("INBOX.BSO.Processed") == [support_mail(1)]
+    assert dotted.folder_messages("INBOX.Suporte") == [support_mail(2)]

@@ -566,7 +566,7 @@ class ImapSource:
         """(messages waiting in the inbox, INTERNALDATE of the oldest): read-only, for the metrics."""
         client = self._connected()
         try:
-            self._select(client, self.settings.folder)
+            self._select(client, self.folder(self.settings.folder))
             uids = client.search(["NOT", "DELETED"])
             if not uids:
                 return 0, None
@@ -672,7 +672,7 @@ class ImapSource:
         client = self._connected()
         deadline = self._clock() + timeout
         try:
-            self._select(client, self.settings.folder)
+            self._select(client, self.folder(self.settings.folder))
             if not client.has_capability("IDLE"):
                 return False
             if self._arrived_since_fetch(client):
