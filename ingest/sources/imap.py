@@ -718,7 +718,8 @@ class ImapSource:
                         idling = True
                 revealed = False
             finally:
-                if idling and self._client is client:
+                ours = self._client is client  # not dropped by the BYE path
+                if idling and ours:
                     # What arrived meanwhile comes with the answer to DONE,
                     # even from a server that said nothing during IDLE.
                     revealed = _announces(client.idle_done())
