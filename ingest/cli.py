@@ -9,6 +9,7 @@ import sys
 from collections.abc import Sequence
 
 from ingest.logs import configure_logging
+from ingest.redact import redact_url
 from ingest.settings import SettingsError, load_settings
 
 COMMANDS = ("parse", "route", "send", "run", "quarantine", "migrate", "check", "prune")
@@ -43,7 +44,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         configure_logging(args.settings)
         return int(args.func(args) or 0)
     except SettingsError as exc:
-        print(f"bso-ingest: {exc}", file=sys.stderr)
+        print(f"bso-ingest: {redact_url(str(exc))}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         return 130

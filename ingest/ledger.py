@@ -37,6 +37,7 @@ from __future__ import annotations
 import hashlib
 import logging
 import os
+import tempfile
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager, nullcontext
@@ -312,11 +313,15 @@ class Ledger:
         except OSError as exc:
             raise LedgerError(f"cannot create the ledger directory {directory}: {exc.strerror or exc} (running as"
                               f" uid {os.getuid()}); mount a volume writable by this user there") from exc
-        if not os.access(directory, os.W_OK | os.X_OK):
+        try:
+            # A real write, not os.access: root on an immutable or read-only mount passes access().
+            with tempfile.TemporaryFile(dir=directory):
+                pass
+        except OSError as exc:
             # SQLite would fail later with a bare "unable to open database file".
             raise LedgerError(f"the ledger directory {directory.absolute()} is not writable by uid {os.getuid()}"
-                              f" gid {os.getgid()}: mount a volume writable by this user there (SQLite writes the"
-                              " database and its -wal/-shm files in it)")
+                              f" gid {os.getgid()} ({exc.strerror or exc}): mount a volume writable by this user"
+                              " there (SQLite writes the database and its -wal/-shm files in it)") from None
         return _sqlite_engine(parsed, memory=False)
 
     @classmethod

@@ -7,7 +7,9 @@ import logging
 import re
 import sys
 from datetime import datetime, timezone
+from typing import Any
 
+from ingest.redact import redact_url
 from ingest.settings import Settings
 
 
@@ -41,8 +43,12 @@ class TextFormatter(logging.Formatter):
     """
 
     def formatMessage(self, record: logging.LogRecord) -> str:  # noqa: N802 - the stdlib's name
-        record.message = escape_controls(record.message)
+        # URL passwords masked too: a ledger or Zendesk URL may carry one.
+        record.message = redact_url(escape_controls(record.message))
         return super().formatMessage(record)
+
+    def formatException(self, ei: Any) -> str:  # noqa: N802 - the stdlib's name
+        return redact_url(super().formatException(ei))
 
 
 class JsonFormatter(logging.Formatter):
@@ -55,11 +61,11 @@ class JsonFormatter(logging.Formatter):
             "time": datetime.fromtimestamp(record.created, timezone.utc).isoformat(),
             "level": record.levelname,
             "logger": record.name,
-            "message": record.getMessage(),
+            "message": redact_url(record.getMessage()),
         }
         line.update({name: getattr(record, name) for name in self.FIELDS if hasattr(record, name)})
         if record.exc_info:
-            line["traceback"] = self.formatException(record.exc_info)
+            line["traceback"] = redact_url(self.formatException(record.exc_info))
         return json.dumps(line, ensure_ascii=False, default=str)
 
 

@@ -3,8 +3,9 @@ from __future__ import annotations
 
 import re
 
-# scheme://user:password@host  ->  scheme://user:***@host (also without a user, and in longer text).
-_USERINFO = re.compile(r"(?P<head>[A-Za-z][A-Za-z0-9+.\-]*://[^\s/@:]*):(?P<secret>[^\s/@]*)@")
+# scheme://user:password@host -> scheme://user:***@host (also without a user, in longer text, and
+# up to the last @ of the authority: a raw "@" in the password must not leak its tail).
+_USERINFO = re.compile(r"(?P<head>[A-Za-z][A-Za-z0-9+.\-]*://[^\s/@:]*):(?P<secret>[^\s/]*)@")
 # libpq key/value strings and query parameters: password=... / sslpassword=...
 _PARAM = re.compile(r"(?P<head>\b(?:ssl)?password\s*=\s*)(?P<secret>'[^']*'|[^\s&;]+)", re.IGNORECASE)
 MASK = "***"

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import os
+import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -17,7 +18,16 @@ def _writable_dir(path: Path) -> tuple[bool, Path]:
     probe = path
     while not probe.exists() and probe != probe.parent:
         probe = probe.parent
-    return os.access(probe, os.W_OK | os.X_OK), probe
+    if not os.access(probe, os.W_OK | os.X_OK):
+        return False, probe
+    if probe == path:
+        try:
+            # A real write: root passes access() on an immutable or read-only mount.
+            with tempfile.TemporaryFile(dir=path):
+                pass
+        except OSError:
+            return False, probe
+    return True, probe
 
 
 def _uid() -> str:

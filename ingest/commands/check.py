@@ -26,8 +26,9 @@ if TYPE_CHECKING:
 def escape(text: str) -> str:
     """Control characters shown as escapes: a server's answer must not drive the terminal."""
     from ingest.logs import escape_controls
+    from ingest.redact import redact_url
 
-    return escape_controls(text)
+    return redact_url(escape_controls(text))
 
 MARK = {"ok": "ok  ", "fail": "FAIL", "skip": "skip"}
 
@@ -48,12 +49,12 @@ def run(args: argparse.Namespace) -> int:
     for result in _chain(results, run_checks(settings)):
         failed += result.failed
         if args.json:
-            print(json.dumps({"check": result.name, "status": result.status, "detail": result.detail,
-                              "fix": result.fix}, ensure_ascii=False), flush=True)
+            print(json.dumps({"check": result.name, "status": result.status, "detail": escape(result.detail),
+                              "fix": escape(result.fix)}, ensure_ascii=False), flush=True)
             continue
         print(f"{MARK[result.status]} {result.name}: {escape(result.detail)}", flush=True)
         if result.failed and result.fix:
-            print(f"     fix: {result.fix}", flush=True)
+            print(f"     fix: {escape(result.fix)}", flush=True)
     print("all checks passed" if not failed else f"{failed} check(s) failed", file=sys.stderr)
     return 1 if failed else 0
 
