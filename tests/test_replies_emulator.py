@@ -317,3 +317,38 @@ def test_a_colleague_in_the_requesters_organization_replies_into_the_ticket(pipe
     stranger = process(pipeline, mail("Re: Erro na folha", "Não sou de lá.", msgid="<org-3@x>",
                                       sender="alguem@outra.example", in_reply_to="<org-1@agro>"))
     assert isinstance(stranger, Created) and stranger.ticket_id != first.ticket_id
+
+
+def test_a_ticket_refusing_the_reply_does_not_stop_the_mail_behind_it(
+    tmp_path: Path, zendesk_emulator: Emulator, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import mailbox
+
+    from ingest.cli import main
+
+    for key in [k for k in os.environ if k.startswith("BSO_INGEST_")]:
+        monkeypatch.delenv(key)
+    config = tmp_path / "settings.toml"
+    config.touch()
+    inbox = mailbox.Maildir(tmp_path / "inbox", create=True)
+    for name, value in {"CONFIG": str(config), "SERVICE__DRY_RUN": "false",
+                        "SERVICE__LOCK_PATH": str(tmp_path / "run.lock"),
+                        "LEDGER__URL": f"sqlite:///{tmp_path / 'ledger.sqlite3'}",
+                        "MAILDIR__PATH": str(tmp_path / "inbox"), "MAILDIR__SEED_DEMO": "false",
+                        "ZENDESK__URL": zendesk_emulator.url, "ZENDESK__EMAIL": DEFAULT_EMAIL,
+                        "ZENDESK__API_TOKEN": DEFAULT_API_TOKEN}.items():
+        monkeypatch.setenv(f"BSO_INGEST_{name}", value)
+    inbox.add(mail("Pedido", "Preciso de ajuda.", msgid="<svc-1@agro>"))
+    assert main(["run", "--once"]) == 0
+    [ticket] = zendesk_emulator.tickets.values()
+    ticket.forbidden = "read"  # moved to a group our agent may not update
+    inbox.add(mail("Re: Pedido", "Mais uma coisa.", msgid="<svc-2@agro>", in_reply_to="<svc-1@agro>"))
+    inbox.add(mail("Outro pedido", "Outro problema.", msgid="<svc-3@agro>", sender="joana@outra.example"))
+    capsys.readouterr()
+    # Before: exit 3 (bad credentials) on every restart, the mail behind it never read.
+    assert main(["run", "--once"]) == 0
+    assert "created=2" in capsys.readouterr().out
+    assert list(inbox.keys()) == []
+    refused = [t for t in zendesk_emulator.tickets.values() if "bso_reply_forbidden" in t.tags]
+    assert len(refused) == 1 and refused[0].comments[0].body.startswith("Mais uma coisa.")
+    assert len(zendesk_emulator.tickets) == 3
