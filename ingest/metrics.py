@@ -125,6 +125,23 @@ ZENDESK_PACING_WAIT = Counter(
     "Seconds workers waited on the shared Zendesk rate limiter (pacing, a spent window, a 429 pause).",
     registry=REGISTRY,
 )
+METADATA_REFRESHES = Counter(
+    "bso_ingest_zendesk_metadata_refreshes",
+    "Reads of the account's ticket fields, forms and organizations, by result (ok, failed).",
+    ["result"],
+    registry=REGISTRY,
+)
+METADATA_FETCHED = Gauge(
+    "bso_ingest_zendesk_metadata_fetched_timestamp_seconds",
+    "Unix time the field catalogue in use was read from Zendesk.",
+    registry=REGISTRY,
+)
+UNMATCHED_FIELDS = Counter(
+    "bso_ingest_unmatched_fields",
+    "Portal values on new tickets that no Zendesk field option took, by portal field.",
+    ["field"],
+    registry=REGISTRY,
+)
 MESSAGES_IN_FLIGHT = Gauge(
     "bso_ingest_messages_in_flight", "Messages being processed by workers right now.", registry=REGISTRY
 )

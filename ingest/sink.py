@@ -154,6 +154,8 @@ class ZendeskSink:
         payload = tickets.ticket_payload(email, route, self.settings, plan, token, followup_of=followup_of)
         ticket = self.client.create_ticket(payload, email.key, budget)
         ticket_id = int(ticket["id"])
+        for line in route.unmatched:
+            metrics.UNMATCHED_FIELDS.labels(field=line.partition(":")[0]).inc()
         noted = self._note(ticket_id, route.unmatched_note, budget) if route.unmatched_note else ""
         return Created(ticket_id=ticket_id, reason="; ".join(r for r in (_left_out(plan), noted) if r))
 

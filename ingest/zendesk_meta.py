@@ -37,6 +37,7 @@ from urllib.parse import parse_qsl, urlsplit
 from sqlalchemy import Engine, insert, select, update
 from sqlalchemy.exc import SQLAlchemyError
 
+from ingest import metrics
 from ingest.errors import ZendeskRejected
 from ingest.ledger import zendesk_metadata
 from ingest.zendesk import Budget, ZendeskClient
@@ -213,6 +214,7 @@ class AccountMetadata:
             data = self.fetch()
             account = Account.from_api(data, self.code_from)
         except Exception as exc:  # noqa: BLE001 - any failure (Zendesk, a stop, a bad answer) keeps the old copy
+            metrics.METADATA_REFRESHES.labels(result="failed").inc()
             self._next_try = self.clock() + self._pause
             log.warning("zendesk metadata: refresh failed, keeping the %s; next try in %.0fs: %s",
                         "cached copy" if self._account is not None else "empty catalogue", self._pause, exc)
@@ -222,6 +224,8 @@ class AccountMetadata:
         self._account, self._fetched_at = account, now
         self._pause = RETRY_FIRST_SECONDS
         self.refreshes += 1
+        metrics.METADATA_REFRESHES.labels(result="ok").inc()
+        metrics.METADATA_FETCHED.set(now)
         self._store(data, now)
         log.info("zendesk metadata: %d ticket fields, %d forms, %d organizations",
                  len(account.catalog.fields), len(account.catalog.forms), len(account.directory.organizations))
@@ -253,6 +257,7 @@ class AccountMetadata:
             log.warning("zendesk metadata: the cached copy is unreadable, ignoring it: %s", exc)
             return
         self._fetched_at = row.fetched_at.timestamp()
+        metrics.METADATA_FETCHED.set(self._fetched_at)
         log.info("zendesk metadata: cached copy from %s", row.fetched_at.isoformat())
 
     def _store(self, data: dict[str, Any], now: float) -> None:

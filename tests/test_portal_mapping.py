@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 
+from ingest import metrics
 from ingest.cli import main
 from ingest.pipeline import route_stage
 from ingest.settings import Settings
@@ -96,7 +97,9 @@ def test_the_note_costs_one_request_only_for_tickets_that_need_it(portal_emulato
     bad = mail("Produto: RM\nMódulo: Folhinha", key="bad", sender="ana@agro-exemplo.com.br")
     ok = sink.create(good, route_stage(good, s, ACCOUNT))
     assert len(portal_emulator.requests) == 1
+    before = metrics.REGISTRY.get_sample_value("bso_ingest_unmatched_fields_total", {"field": "module"}) or 0
     noted = sink.create(bad, route_stage(bad, s, ACCOUNT))
+    assert metrics.REGISTRY.get_sample_value("bso_ingest_unmatched_fields_total", {"field": "module"}) == before + 1
     assert [r.method for r in portal_emulator.requests] == ["POST", "POST", "PUT"]
     ticket = portal_emulator.tickets[noted.ticket_id]
     note = ticket.comments[-1]
