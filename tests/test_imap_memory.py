@@ -88,3 +88,35 @@ def test_a_message_over_max_message_bytes_is_quarantined_unread_and_the_mail_beh
     assert cli(env, monkeypatch, "quarantine", "list", "--json") == 0
     listed = capsys.readouterr().out
     assert "over imap.max_message_bytes" in listed and "<video-1@empresa.com.br>" in listed
+
+
+@pytest.mark.dovecot
+def test_a_message_that_runs_out_of_memory_while_fetched_is_handed_over_unread(dovecot: DovecotServer) -> None:
+    mails = [support_mail(n) for n in range(1, 5)]
+    dovecot.append(mails)
+    huge_uid = dovecot.folder_uids("INBOX")[1]
+
+    def connect(settings: ImapSettings):  # type: ignore[no-untyped-def]
+        client = open_client(settings)
+        real_fetch = client.fetch
+
+        def fetch(uids, items, *args, **kwargs):  # type: ignore[no-untyped-def]
+            if "BODY.PEEK[]" in items and huge_uid in uids:
+                raise MemoryError  # as a message too large for this process would
+            return real_fetch(uids, items, *args, **kwargs)
+
+        client.fetch = fetch  # type: ignore[method-assign]
+        return client
+
+    source = ImapSource(ImapSettings(**dovecot.settings()), connect=connect)  # type: ignore[arg-type]
+    try:
+        got = list(source.fetch())
+        again = list(source.fetch())  # the next poll does not try to download it again
+    finally:
+        source.close()
+    for batch in (got, again):
+        assert [m.raw for m in batch if not m.unread] == [mails[0], *mails[2:]]
+        unread = [m for m in batch if m.unread]
+        assert len(unread) == 1 and "out of memory" in unread[0].unread
+        assert unread[0].raw.startswith(b"From:") and b"Pedido de suporte 2" in unread[0].raw
+        assert len(unread[0].raw) < len(mails[1])  # the header block only
