@@ -2,7 +2,7 @@
 
     .venv/bin/python bench/memory.py [--attachment-mb 45] [--many 10 --many-mb 30] [--json FILE]
 
-Three drains, each a fresh service process, its peak RSS (ru_maxrss) read
+Three drains, each a fresh service process, its peak RSS (VmHWM) read
 when it ends:
 
 - base: an inbox with one small mail (interpreter, imports, connections);
@@ -33,12 +33,14 @@ from ingest.emulator import Emulator  # noqa: E402
 from tests.dovecot import DovecotServer, service_env, support_mail  # noqa: E402
 
 MB = 1024 * 1024
-# Runs the real CLI and reports its own peak RSS when done.
+# Runs the real CLI and reports its own peak RSS when done: VmHWM, which
+# starts afresh at exec (ru_maxrss would carry the forking bench's peak over).
 RUNNER = """
-import resource, sys
+import sys
 from ingest.cli import main
 code = main(["run", "--once"])
-print("PEAK_KB", resource.getrusage(resource.RUSAGE_SELF).ru_maxrss, file=sys.stderr)
+hwm = next(line.split()[1] for line in open("/proc/self/status") if line.startswith("VmHWM:"))
+print("PEAK_KB", hwm, file=sys.stderr)
 sys.exit(code)
 """
 

@@ -8,6 +8,7 @@ import importlib
 import sys
 from collections.abc import Sequence
 
+from ingest import memory
 from ingest.logs import configure_logging
 from ingest.redact import redact_url
 from ingest.settings import SettingsError, load_settings
@@ -37,6 +38,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    # Before any thread exists: big messages' memory goes back to the system (ingest/memory.py).
+    memory.tune()
     try:
         # Settings are loaded once, here, so every command fails the same way
         # (exit 2, every bad key listed) on a bad config.

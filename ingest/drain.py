@@ -39,7 +39,7 @@ from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
-from ingest import metrics
+from ingest import memory, metrics
 from ingest.errors import IngestError
 from ingest.ledger import normalize_message_id
 from ingest.source import RawMessage
@@ -221,6 +221,7 @@ class Drain:
             result = exc
         # The raw bytes are done with: only ref and origin are needed to file it.
         task.msg = dataclasses.replace(task.msg, raw=b"")
+        memory.trim(task.size)
         self._results.put((task, result))
 
     def _collect(self) -> None:

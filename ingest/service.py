@@ -45,7 +45,7 @@ from typing import Any, Protocol
 from apscheduler.schedulers.background import BackgroundScheduler
 from apscheduler.schedulers.base import BaseScheduler
 
-from ingest import metrics
+from ingest import memory, metrics
 from ingest.auth.state import AuthState
 from ingest.breaker import CircuitBreaker
 from ingest.drain import Drain
@@ -298,7 +298,9 @@ class Service:
                     if self._left_alone is not None and msg.ref in self._left_alone:
                         continue
                     finished += self._handle(msg)
+                    size = len(msg.raw)
                     del msg  # not kept alive through the next FETCH
+                    memory.trim(size)
         except ZendeskOutage as exc:
             self.breaker.trip(str(exc))
             self._observe_inbox()
