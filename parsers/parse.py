@@ -164,8 +164,15 @@ def _addresses(message: Message, name: str, defects: list[str]) -> list[Address]
     return out
 
 
+# Who the ticket is for, in order.  Reply-To comes before Return-Path: when
+# From holds no address (Outlook Express writes `From: "name" <>`) the
+# author's own stated mailbox is Reply-To, while Return-Path is the envelope
+# sender, often a list's or mass mailer's bounce address, never a person.
+_REQUESTER_HEADERS = ("From", "Sender", "Reply-To", "Return-Path")
+
+
 def _requester(message: Message, defects: list[str]) -> Address:
-    for name in ("From", "Sender", "Return-Path"):
+    for name in _REQUESTER_HEADERS:
         found = _addresses(message, name, [])
         if found:
             if name != "From":
@@ -180,7 +187,7 @@ def _requester(message: Message, defects: list[str]) -> Address:
             defects.append("requester is a bare mailer-daemon/postmaster without a domain")
             name = decode_words(value[: match.start()]).strip().strip('"').strip()
             return Address(name=name, email=match.group(1).lower())
-    raise ParseError("no usable sender: From, Sender and Return-Path are all missing or invalid")
+    raise ParseError("no usable sender: From, Sender, Reply-To and Return-Path are all missing or invalid")
 
 
 _BRACKETED = re.compile(r"<[^<>]*[\s(][^<>]*>")
