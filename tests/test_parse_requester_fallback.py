@@ -40,3 +40,13 @@ def test_no_address_anywhere_is_still_a_parse_error() -> None:
         b"Return-Path: <bounce-123@mailer.example>\r\n", b"Return-Path: <>\r\n")
     with pytest.raises(ParseError, match="Reply-To"):
         parse(raw)
+
+
+def test_a_dmarc_pass_does_not_vouch_for_a_reply_to_requester() -> None:
+    from parsers.classify.authentication import authenticate
+    from parsers.classify.security import SecuritySettings
+
+    raw = (b"Authentication-Results: mx.totvs.com.br; dmarc=pass\r\n" + NULL_FROM)
+    verdict = authenticate(parse(raw), SecuritySettings(trusted_authserv_ids=["mx.totvs.com.br"]))
+    assert verdict.outcome == "none"
+    assert "not the From author" in verdict.reason

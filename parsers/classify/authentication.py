@@ -101,8 +101,17 @@ def authenticate(email: Email, settings: SecuritySettings) -> Verdict:
         verdict = malformed or Verdict("none", f"Authentication-Results from {found[0][0]} has no DMARC result",
                                        found[0][0])
     if verdict.outcome != "pass" and arc_passed and settings.trusted_arc_sealers:
-        return _arc_verdict(email, settings, domain) or verdict
+        verdict = _arc_verdict(email, settings, domain) or verdict
+    if verdict.outcome == "pass" and _requester_not_from_author(email):
+        # DMARC vouches for the From domain only.  A requester parse took from
+        # Sender or Reply-To (From held no address) is not what was checked.
+        return Verdict("none", f"{verdict.reason}, but the requester {email.requester.email} is not the"
+                               " From author (From has no address)", verdict.authserv_id, verdict.domain)
     return verdict
+
+
+def _requester_not_from_author(email: Email) -> bool:
+    return any(d.startswith("requester taken from ") for d in email.defects)
 
 
 def authserv_id(value: str) -> str | None:
