@@ -25,6 +25,7 @@ from email.message import Message
 from typing import Any
 
 from parsers.charsets import decode_bytes, decode_words, meta_charset, unescape_header
+from parsers.flowed import unflow
 from parsers.filenames import declared_filename, safe_filename
 from parsers.html_text import html_to_text
 from parsers.model import Attachment
@@ -153,11 +154,17 @@ def _walk(part: Message, parts: Parts, depth: int, in_report: bool) -> None:
         if text.defect:
             parts.defects.append(f"{content_type} part: {text.defect}")
         body = text.text
+        if content_type == "text/plain" and _is_flowed(part):
+            body = unflow(body, delsp=str(part.get_param("delsp", "")).lower() == "yes")
         if content_type == "text/plain" and "begin " in body:
             body = _take_uuencoded(body, parts)
         (parts.plain if content_type == "text/plain" else parts.html).append(body)
         return
     _add_leaf(part, parts, data, content_type)
+
+
+def _is_flowed(part: Message) -> bool:
+    return str(part.get_param("format", "")).lower() == "flowed"
 
 
 def _take_uuencoded(text: str, parts: Parts) -> str:
