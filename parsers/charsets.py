@@ -73,6 +73,7 @@ _HIGH_RUN = re.compile(rb"[\x80-\xff]{3,}")
 _HIGH = re.compile(rb"[\x80-\xff]")
 _ENCODED_WORD = re.compile(r"=\?([^?\s]+)\?([bBqQ])\?([^?]*?)\?=")
 _BETWEEN_WORDS = re.compile(r"[ \t\r\n]+")
+_SPLIT_ESCAPE = re.compile(r"(=[0-9A-Fa-f]?)[ \t\r\n]+(?=[0-9A-Fa-f])")
 
 
 # <meta charset="x"> or <meta http-equiv="Content-Type" content="text/html; charset=x">
@@ -379,6 +380,11 @@ def _word_bytes(encoding: str, text: str, charset: str) -> bytes | None:
             return base64.b64decode(cleaned)
         except (binascii.Error, ValueError):
             return None
+    if " " in text or "\t" in text:
+        # A fold inside an escape ("=C3=B6=C\r\n 3=B5", Sparrow): the white
+        # space cannot be text there.  Elsewhere a raw space is kept: broken
+        # encoders write spaces instead of "_", and they mean spaces.
+        text = _SPLIT_ESCAPE.sub(r"\1", text)
     if not text.isascii():
         # Raw 8-bit letters inside a Q word (old mailers): the header was
         # already decoded to text, so they go back to bytes in the word's own
