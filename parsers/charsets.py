@@ -115,11 +115,40 @@ def codec_name(label: str | None) -> str | None:
         # real Python codecs, which mail clients use too.
         if encoding is not None and encoding.name != "replacement":
             name = encoding.codec_info.name
-    name = name or python_name
+    name = name or python_name or _respelled(label)
     if name is None:
         return None
     name = _OVERRIDES.get(name, name)
     return "cp1252" if name in _AS_CP1252 else name
+
+
+# Labels that neither table knows but that name a real charset in another
+# spelling: "win-1257", "windows1252", "cp-850", "8859-1", "latin 2",
+# "utf8mb4" (MySQL), "koi8r".  Matched on the label with "x-" and separators
+# removed; anything else stays unknown.
+_RESPELLINGS = (
+    (re.compile(r"(?:win|windows|cp|ms|ansi|dos|ibm)(\d{3,4})"), r"cp\1"),
+    (re.compile(r"(?:iso)?8859(\d{1,2})"), r"iso8859-\1"),
+    (re.compile(r"(?:iso)?latin(\d{1,2})"), r"latin\1"),
+    (re.compile(r"utf8(?:mb[34])?"), "utf-8"),
+    (re.compile(r"koi8([ru])"), r"koi8-\1"),
+)
+
+
+def _respelled(label: str) -> str | None:
+    compact = re.sub(r"[-_ .]", "", label.removeprefix("x-"))
+    for pattern, replacement in _RESPELLINGS:
+        match = pattern.fullmatch(compact)
+        if match is None:
+            continue
+        try:
+            return codecs.lookup(match.expand(replacement)).name
+        except LookupError:
+            return None
+    encoding = webencodings.lookup(compact)
+    if encoding is not None and encoding.name != "replacement":
+        return encoding.codec_info.name
+    return None
 
 
 def decode_bytes(data: bytes, declared: str | None = None) -> Decoded:
