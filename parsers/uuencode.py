@@ -36,10 +36,19 @@ class Block(NamedTuple):
 
 
 def decode(payload: bytes) -> UUFile | None:
-    """The file in a uuencoded part body, or None when there is no `begin` line."""
+    """The file in a uuencoded part body, or None when it holds no uuencoded data.
+
+    Without a `begin` line (Eudora and Mac mailers name the file in the MIME
+    headers and send only the encoded lines) the body is decoded when every
+    line is a well-formed uuencoded line; the file name is then empty.
+    """
     match = _BEGIN_BYTES.search(payload)
     if match is None:
-        return None
+        lines = payload.decode("latin-1").strip("\r\n").splitlines()
+        if lines and _END.fullmatch(lines[-1]):
+            lines.pop()
+        data = _decode_lines(lines, strict=True)
+        return UUFile("", data) if data is not None else None
     text = payload[match.end():].decode("latin-1")
     end = _END.search(text)
     body = text[: end.start()] if end else text
