@@ -30,12 +30,26 @@ _WORD_RUN = re.compile(rf"{_WORD}(?:[ \t\r\n]+{_WORD})*")
 # Per process: the placeholder cannot be guessed, so no header can smuggle one in.
 _NONCE = secrets.token_hex(6)
 _PLACEHOLDER = re.compile(rf"ew{_NONCE}x(\d+)z")
+_UNCLOSED_ANGLE = re.compile(r"<([^<>\s@]+@[^<>\s@]+)\s*$")
+_ROOTED_DOMAIN = re.compile(r"(@[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)+)\.(?=\s*(?:>|,|;|\(|$))")
 
 
 def parse_addresses(value: str, defects: list[str] | None = None) -> list[Address]:
     """Every mailbox in an unfolded, 8-bit-clean header value, addresses lowercased."""
     if not value.strip():
         return []
+    if "." in value:
+        # "<Claudia.Shu@yahoo.com.>": a domain written as a rooted DNS name.
+        # It is the same mailbox; the scanner rejects it and the From is lost.
+        value, rooted = _ROOTED_DOMAIN.subn(r"\1", value)
+        if rooted and defects is not None:
+            defects.append("address: trailing dot after the domain removed")
+    if "<" in value and value.rfind(">") < value.rfind("<"):
+        # "<test@domain.tld" at the end of the value (Roundcube #8164): the
+        # angle address lost only its closing bracket.
+        value, closed = _UNCLOSED_ANGLE.subn(r"<\1>", value)
+        if closed and defects is not None:
+            defects.append("address: missing '>' after the last address added")
     words: list[str] = []
     if "=?" in value:
         def protect(match: re.Match[str]) -> str:
@@ -59,6 +73,10 @@ def parse_addresses(value: str, defects: list[str] | None = None) -> list[Addres
         name = _restore(name, words)
         if "=?" in name:
             name = decode_words(name, defects)
+            if len(name) >= 2 and name[0] == name[-1] == '"':
+                # The mailer encoded the quoted phrase, quotes and all
+                # ("=?UTF-8?B?IlRlc3QsVGVzdCI=?=" is '"Test,Test"').
+                name = name[1:-1].replace('\\"', '"')
         out.append(Address(name=" ".join(name.split()), email=addr.lower()))
     return out
 

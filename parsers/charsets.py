@@ -71,7 +71,12 @@ _DETECTABLE = frozenset({
 })
 _HIGH_RUN = re.compile(rb"[\x80-\xff]{3,}")
 _HIGH = re.compile(rb"[\x80-\xff]")
-_ENCODED_WORD = re.compile(r"=\?([^?\s]+)\?([bBqQ])\?([^?]*?)\?=")
+# The encoded text may end in one literal "?" ("=?utf-8?Q?Certifica=C3=A7=C3=A3??=",
+# Roundcube #1488232): mailers write it, and "??=" can only close the word.
+_ENCODED_WORD = re.compile(r"=\?([^?\s]+)\?([bBqQ])\?([^?]*?\??)\?=")
+# A Q word that ends inside an escape, continued by the next word of the same
+# charset ("=?utf-8?Q?Certifica=?= =?utf-8?Q?C3=A7?="): one word split in two.
+_SPLIT_WORDS = re.compile(r"=\?([^?\s]+)\?(q)\?([^?]*?=[0-9a-f]?)\?=[ \t\r\n]*=\?\1\?q\?", re.IGNORECASE)
 _BETWEEN_WORDS = re.compile(r"[ \t\r\n]+")
 _SPLIT_ESCAPE = re.compile(r"(=[0-9A-Fa-f]?)[ \t\r\n]+(?=[0-9A-Fa-f])")
 
@@ -364,6 +369,9 @@ def decode_words(value: str, defects: list[str] | None = None) -> str:
     """
     if "=?" not in value:
         return value
+    joined = 1
+    while joined:
+        value, joined = _SPLIT_WORDS.subn(r"=?\1?\2?\3", value)
     out: list[str] = []
     pending: list[bytes] = []
     pending_charset: str | None = None
