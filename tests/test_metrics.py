@@ -40,3 +40,30 @@ def test_every_metric_is_in_the_runbook_table() -> None:
     # The table names counters with their exposed _total suffix.
     missing = [n for n in sorted(names) if f"`{n}" not in runbook]
     assert not missing, f"metrics missing from docs/OPERATIONS.md: {missing}"
+
+
+def test_a_maildir_drain_sets_the_inbox_gauges_and_the_pickup_latency(tmp_path: Path) -> None:
+    from ingest.outcomes import Created, Outcome
+    from ingest.service import Service
+    from ingest.settings import MaildirSettings
+    from ingest.source import RawMessage
+    from ingest.sources.maildir import MaildirSource
+
+    source = MaildirSource(MaildirSettings(path=tmp_path / "inbox", seed_demo=True))
+    count, oldest = source.inbox_status()
+    assert count == 4 and oldest is not None
+
+    class Keep:
+        """Files nothing: every message stays, so the gauges must still count them."""
+
+        def process(self, msg: RawMessage) -> Outcome:
+            assert msg.received_at is not None
+            return Created(ticket_id=1)
+
+    before = metrics.value("bso_ingest_pickup_latency_seconds_count")
+    service = Service(source, Keep(), file_mail=False)
+    service.poll_once()
+    assert metrics.value("bso_ingest_inbox_backlog") == 4
+    assert metrics.value("bso_ingest_inbox_oldest_age_seconds") >= 0
+    assert metrics.value("bso_ingest_pickup_latency_seconds_count") == before + 4
+    assert metrics.value("bso_ingest_last_successful_poll_timestamp_seconds") > 0

@@ -16,6 +16,7 @@ import logging
 import mailbox
 import os
 from collections.abc import Callable, Iterator
+from datetime import datetime, timezone
 from importlib import resources
 from pathlib import Path
 
@@ -88,6 +89,15 @@ class MaildirSource:
         """Moves a message from the quarantine folder back to the inbox."""
         self._move(msg.ref, self.folder_path("quarantine"), self.path)
 
+    def inbox_status(self) -> tuple[int, datetime | None]:
+        """(messages in the inbox, delivery time of the oldest), for the metrics."""
+        try:
+            times = [entry.stat().st_mtime for sub in ("new", "cur") for entry in (self.path / sub).iterdir()
+                     if entry.is_file()]
+        except OSError as exc:
+            raise FetchError(f"listing Maildir {self.path}: {exc}") from exc
+        return len(times), datetime.fromtimestamp(min(times), timezone.utc) if times else None
+
     def wait_for_mail(self, timeout: float, stop: Callable[[], bool] = lambda: False) -> bool:
         """Maildir has no push; the service sleeps until the next poll."""
         return False
@@ -111,7 +121,8 @@ class MaildirSource:
                 continue
             except OSError as exc:
                 raise FetchError(f"reading {file}: {exc}") from exc
-            yield RawMessage(ref=key, raw=raw, origin=str(file))
+            yield RawMessage(ref=key, raw=raw, origin=str(file),
+                             received_at=datetime.fromtimestamp(_mtime, timezone.utc))
 
     @staticmethod
     def _move(key: str, source: Path, target: Path) -> None:
