@@ -32,6 +32,7 @@ from typing import NamedTuple
 
 import webencodings
 
+from parsers.iso2022jp import CODEC as ISO2022JP_MS
 from parsers.mojibake import DEFECT as MOJIBAKE
 from parsers.mojibake import repair
 
@@ -51,7 +52,8 @@ _OVERRIDES = {"gbk": "gb18030"}
 # iso-2022-jp, JIS X 0213 in euc-jp): tried when the base codec fails, before
 # any guessing, because they are a correct decoding of the declared label.
 _SUPERSETS = {
-    "iso2022_jp": ("iso2022_jp_ext", "iso2022_jp_2", "iso2022_jp_3", "iso2022_jp_2004"),
+    # Last: the Microsoft variant Outlook writes under this label (parsers.iso2022jp).
+    "iso2022_jp": ("iso2022_jp_ext", "iso2022_jp_2", "iso2022_jp_3", "iso2022_jp_2004", ISO2022JP_MS),
     "euc_jp": ("euc_jis_2004", "cp932"),
     "shift_jis": ("cp932", "shift_jis_2004"),
     "cp932": ("shift_jis_2004",),
