@@ -123,6 +123,11 @@ class Emulator:
         # File extensions (no dot) the account does not accept as uploads
         # (Admin Center > allowed file types).
         self.refused_extensions: set[str] = set()
+        # Zendesk's Update Ticket limit: 30 updates per 10 minutes per user per
+        # ticket, then 429 with Retry-After (0 turns it off).
+        self.ticket_update_limit = 30
+        self.ticket_update_window = 600.0
+        self._ticket_updates: dict[tuple[int, int], list[float]] = {}
         # The API user is suspended: users/me answers 403 (the credentials themselves are refused).
         self.agent_suspended = False
         # Ignore `sort_order` on the audits list (oldest first always), as a
@@ -183,6 +188,7 @@ class Emulator:
     def reset(self) -> None:
         """Empty account, empty request log, no faults."""
         self.store.reset()
+        self._ticket_updates.clear()
         self.plan.configure(Faults())
         self.agent_suspended = False
         self.audits_unsorted = False
@@ -391,6 +397,7 @@ class Emulator:
             # The ticket changed since the caller read it: nothing is applied.
             raise _error(409, *_UPDATE_CONFLICT)
         updater = self.store.agent
+        self._count_update(updater.id, ticket.id)
         events: list[dict[str, Any]] = []
         if "comment" in t:
             c = t["comment"]
@@ -451,6 +458,7 @@ class Emulator:
             raise _error(404, "RecordNotFound", "Not found")
         r: Any = self._json(req).get("request")
         _refuse_invalid_update(contract.check_request_update(r, strict=self.strict), ticket)
+        self._count_update(user.id, ticket.id)
         if "comment" in r:
             events = [self._comment_event(self._add_comment(ticket, user, user, r["comment"], public=True))]
             if ticket.status in ("pending", "hold", "solved"):
@@ -460,6 +468,20 @@ class Emulator:
             self._audit(ticket, user, events, None)
         return _Reply(200, {"request": {"id": ticket.id, "status": ticket.status, "subject": ticket.subject,
                                         "requester_id": ticket.requester_id}})
+
+    def _count_update(self, user_id: int, ticket_id: int) -> None:
+        """429 past `ticket_update_limit` updates by one user to one ticket in the window."""
+        if not self.ticket_update_limit:
+            return
+        now = self.store.clock()
+        times = [t for t in self._ticket_updates.get((user_id, ticket_id), []) if t > now - self.ticket_update_window]
+        if len(times) >= self.ticket_update_limit:
+            wait = max(1, int(times[0] + self.ticket_update_window - now + 0.999))
+            raise _Reply(429, {"error": "TooManyRequests",
+                               "description": f"You have exceeded the rate limit for updating ticket {ticket_id}"},
+                         {"Retry-After": str(wait)})
+        times.append(now)
+        self._ticket_updates[(user_id, ticket_id)] = times
 
     def _add_comment(self, ticket: Ticket, author: User, updater: User, c: dict[str, Any], *,
                      public: bool) -> Comment:
