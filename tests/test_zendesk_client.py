@@ -13,6 +13,7 @@ import requests
 
 from ingest.emulator import DEFAULT_API_TOKEN, DEFAULT_EMAIL, Emulator, Faults
 from ingest.errors import ZendeskAuthError, ZendeskRejected, ZendeskUnavailable
+from ingest.ratelimit import AccountLimiter
 from ingest.zendesk import BACKOFF_BASE, ZendeskClient, _never_sent, _retry_after
 from tests.zendesk_fixtures import zendesk_emulator  # noqa: F401 - fixture
 
@@ -31,9 +32,9 @@ class FakeTime:
 
 
 def client(emu: Emulator, fake: FakeTime, *, budget: float = 60.0, token: str = DEFAULT_API_TOKEN,
-           timeout: float = 5.0, seed: int = 1) -> ZendeskClient:
+           timeout: float = 5.0, seed: int = 1, limiter: AccountLimiter | None = None) -> ZendeskClient:
     return ZendeskClient(emu.url, email=DEFAULT_EMAIL, api_token=token, retry_budget=budget, timeout=timeout,
-                         sleep=fake.sleep, clock=fake.clock, rng=random.Random(seed))
+                         sleep=fake.sleep, clock=fake.clock, rng=random.Random(seed), limiter=limiter)
 
 
 TICKET = {"ticket": {"subject": "s", "comment": {"body": "b"}, "requester": {"email": "a@c.example"},
@@ -48,7 +49,18 @@ def test_429_waits_retry_after_then_succeeds_with_the_same_key(zendesk_emulator)
     fake = FakeTime()
     zendesk_emulator.plan.clock = fake.clock  # the emulator's rate window runs on the same fake time
     zendesk_emulator.set_faults(Faults(rate_limit=1, rate_window=10))
-    c = client(zendesk_emulator, fake)
+    # The limiter runs on the same fake time, so waiting for the 1-request
+    # window costs no real minute; its own waits are kept apart from the
+    # client's Retry-After sleep asserted below.  reserve=-1: it does not wait
+    # out the window ahead, so the server's 429 this test is about comes.
+    paced: list[float] = []
+
+    def limiter_sleep(seconds: float) -> None:
+        paced.append(seconds)
+        fake.now += seconds
+
+    c = client(zendesk_emulator, fake,
+               limiter=AccountLimiter(6000, reserve=-1, clock=fake.clock, sleep=limiter_sleep))
     token, refused = c.upload_files([("a.txt", "text/plain", b"abc")], c.budget("t"))
     assert refused == []
     ticket = c.create_ticket({"ticket": {**TICKET["ticket"], "comment": {"body": "b", "uploads": [token]}}},
