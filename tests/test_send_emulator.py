@@ -225,7 +225,9 @@ def test_faults_give_one_ticket_per_message_and_no_duplicates(tmp_path, zendesk_
     n = 200
     zendesk_emulator.set_faults(Faults(seed=7, error_rate=0.1, throttle_rate=0.05, reset_after_create_rate=0.1,
                                        retry_after=0))
-    pipe = emulator_pipeline(tmp_path, zendesk_emulator)
+    # A large account limit: faults are the subject here, not the 700/min pacing
+    # (tests/test_ratelimit.py), which made this test wait ~20 s.
+    pipe = emulator_pipeline(tmp_path, zendesk_emulator, zendesk={"rate_limit_per_minute": 100_000})
     files = [eml(tmp_path, f"m{i}.eml", msgid=f"<fault{i}@cliente.com.br>", body=f"problema {i}\n",
                  sender=f"Cliente {i} <cliente{i}@cliente.com.br>")
              for i in range(n)]
