@@ -138,7 +138,8 @@ def test_comment_with_api_token_sets_author_id(zendesk_emulator):
 
 
 def test_comment_retried_after_5xx_lands_once(zendesk_emulator):
-    sink = sink_for(zendesk_emulator, oauth=True)
+    # A large account limit: the retries are the subject, not their pacing (7 s of it).
+    sink = sink_for(zendesk_emulator, oauth=True, zendesk={"rate_limit_per_minute": 100_000})
     tid = sink.create(make_email(1), Route()).ticket_id
     zendesk_emulator.set_faults(Faults(seed=2, error_rate=0.5))
     sink.comment(make_email(1, key="r", body_text="uma vez só", attachments=files(2)), tid)
