@@ -177,8 +177,13 @@ def test_sigterm_during_a_long_retry_exits_cleanly_in_time(
     def answered(method: str, path: str) -> int:
         return sum(1 for r in list(zendesk_emulator.requests) if r.method == method and r.path.startswith(path))
 
-    # Zendesk answers the start-up probe, then fails every request.
+    # Zendesk answers the start-up probe and the organizations refresh behind it,
+    # then fails every request.  (Failing the refresh too only made the first
+    # ticket POST wait ~20 s for the refresh's own retries to give up.)
     wait_for(lambda: answered("GET", "/api/v2/users/me") >= 1, timeout=60, what="the start-up probe")
+    wait_for(lambda: any(r.status == 200 for r in list(zendesk_emulator.requests)
+                         if r.path.startswith("/api/v2/organizations")),
+             timeout=60, what="the start-up organizations refresh")
     zendesk_emulator.set_faults(Faults(error_rate=1.0))
     dovecot.append([support_mail(1)])
     wait_for(lambda: answered("POST", "/api/v2/tickets") >= 2, timeout=60, what="a retried ticket POST")
