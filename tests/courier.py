@@ -30,6 +30,8 @@ from pathlib import Path
 import pytest
 from imapclient import IMAPClient
 
+from tests.dovecot import PlainLogin
+
 REPO = Path(__file__).resolve().parent.parent
 USER, PASSWORD = "bso", "bso-test-password"
 # Debian's /etc/courier/imapd, as shipped.
@@ -147,7 +149,7 @@ class _FrontEnd(socketserver.ThreadingTCPServer):
         }
 
 
-class CourierServer:
+class CourierServer(PlainLogin):
     """Courier-IMAP behind the front end; the same helpers as tests/dovecot.py's DovecotServer."""
 
     host = "127.0.0.1"
@@ -202,22 +204,6 @@ class CourierServer:
             uids = client.search(["NOT", "DELETED"])
             data = client.fetch(uids, ["BODY.PEEK[]"]) if uids else {}
             return [data[uid][b"BODY[]"] for uid in sorted(data)]
-
-    def settings(self, **overrides: object) -> dict[str, object]:
-        section: dict[str, object] = {"host": self.host, "port": self.port, "ssl": False, "username": self.user,
-                                      "password": self.password, "timeout_seconds": 10.0}
-        section.update(overrides)
-        return section
-
-    def env(self) -> dict[str, str]:
-        return {
-            "BSO_INGEST_SERVICE__SOURCE": "imap",
-            "BSO_INGEST_IMAP__HOST": self.host,
-            "BSO_INGEST_IMAP__PORT": str(self.port),
-            "BSO_INGEST_IMAP__SSL": "false",
-            "BSO_INGEST_IMAP__USERNAME": self.user,
-            "BSO_INGEST_IMAP__PASSWORD": self.password,
-        }
 
 
 def start_courier(home: Path, capability: str = DEBIAN_CAPABILITY) -> CourierServer:

@@ -152,7 +152,41 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-class DovecotServer:
+class PlainLogin:
+    """The `[imap]` settings and BSO_INGEST_IMAP__* variables for a loopback test
+    server reached with LOGIN over plaintext (Dovecot, Courier)."""
+
+    host: str
+    port: int
+    user: str
+    password: str
+
+    def settings(self, **overrides: object) -> dict[str, object]:
+        """The `[imap]` settings section reaching this server."""
+        section: dict[str, object] = {
+            "host": self.host,
+            "port": self.port,
+            "ssl": False,
+            "username": self.user,
+            "password": self.password,
+            "timeout_seconds": 10.0,
+        }
+        section.update(overrides)
+        return section
+
+    def env(self) -> dict[str, str]:
+        """The same as BSO_INGEST_IMAP__* variables, for a subprocess."""
+        return {
+            "BSO_INGEST_SERVICE__SOURCE": "imap",
+            "BSO_INGEST_IMAP__HOST": self.host,
+            "BSO_INGEST_IMAP__PORT": str(self.port),
+            "BSO_INGEST_IMAP__SSL": "false",
+            "BSO_INGEST_IMAP__USERNAME": self.user,
+            "BSO_INGEST_IMAP__PASSWORD": self.password,
+        }
+
+
+class DovecotServer(PlainLogin):
     """One Dovecot instance; `host`/`port`/`user`/`password` reach it."""
 
     host = "127.0.0.1"
@@ -347,30 +381,6 @@ class DovecotServer:
                 client.delete_messages(uids)
                 client.expunge()
 
-    def settings(self, **overrides: object) -> dict[str, object]:
-        """The `[imap]` settings section reaching this server."""
-        section: dict[str, object] = {
-            "host": self.host,
-            "port": self.port,
-            "ssl": False,
-            "username": self.user,
-            "password": self.password,
-            "timeout_seconds": 10.0,
-        }
-        section.update(overrides)
-        return section
-
-    def env(self) -> dict[str, str]:
-        """The same as BSO_INGEST_IMAP__* variables, for a subprocess."""
-        return {
-            "BSO_INGEST_SERVICE__SOURCE": "imap",
-            "BSO_INGEST_IMAP__HOST": self.host,
-            "BSO_INGEST_IMAP__PORT": str(self.port),
-            "BSO_INGEST_IMAP__SSL": "false",
-            "BSO_INGEST_IMAP__USERNAME": self.user,
-            "BSO_INGEST_IMAP__PASSWORD": self.password,
-        }
-
 
 def start_dovecot(root: Path, *, tls: bool = False, **options: object) -> DovecotServer:
     """Starts a server in `root`, a directory the dovecot user can traverse (options: see DovecotServer)."""
@@ -465,3 +475,21 @@ def service_env(server: DovecotServer, zendesk_url: str, root: Path, **settings:
     )
     env.update({f"BSO_INGEST_{key.upper()}": value for key, value in settings.items()})
     return env
+
+
+def reply_mail(n: int) -> bytes:
+    """The customer of support_mail(n) answering it (In-Reply-To its Message-ID)."""
+    domain = f"empresa{n % 50}.com.br"
+    headers = [
+        f"From: Cliente {n} <cliente{n}@{domain}>",
+        f"To: Atendimento BSO RM <{SUPPORT}>",
+        f"Subject: RE: Pedido de suporte {n}",
+        f"Message-ID: <resposta-{n}@{domain}>",
+        f"In-Reply-To: <pedido-{n}@{domain}>",
+        f"References: <pedido-{n}@{domain}>",
+        "Date: Mon, 23 Nov 2026 11:30:00 -0300",
+        "MIME-Version: 1.0",
+        'Content-Type: text/plain; charset="utf-8"',
+        "Content-Transfer-Encoding: 8bit",
+    ]
+    return ("\r\n".join(headers) + f"\r\n\r\nSegue o log pedido, resposta {n}.\r\n").encode()

@@ -26,7 +26,7 @@ import pytest
 
 from ingest.emulator import Emulator, Faults
 from parsers import parse
-from tests.dovecot import DovecotServer, dovecot, dovecot_server, service_env, support_mail  # noqa: F401
+from tests.dovecot import DovecotServer, dovecot, dovecot_server, reply_mail, service_env, support_mail  # noqa: F401
 from tests.zendesk_fixtures import zendesk_emulator  # noqa: F401 - the fixture
 
 pytestmark = pytest.mark.dovecot  # ~20 s: under the "slow" bar
@@ -49,23 +49,6 @@ def corpus() -> dict[int, tuple[bytes, str]]:
     return mails
 
 
-def reply(n: int) -> bytes:
-    """support_mail(n)'s customer answering it."""
-    domain = f"empresa{n % 50}.com.br"
-    headers = [
-        f"From: Cliente {n} <cliente{n}@{domain}>",
-        "To: Atendimento BSO RM <atendimento.bsorm@totvs.com.br>",
-        f"Subject: RE: Pedido de suporte {n}",
-        f"Message-ID: <resposta-{n}@{domain}>",
-        f"In-Reply-To: <pedido-{n}@{domain}>",
-        f"References: <pedido-{n}@{domain}>",
-        "Date: Mon, 23 Nov 2026 11:30:00 -0300",
-        "MIME-Version: 1.0",
-        'Content-Type: text/plain; charset="utf-8"',
-        "Content-Transfer-Encoding: 8bit",
-    ]
-    return ("\r\n".join(headers) + f"\r\n\r\nSegue o log pedido, resposta {n}.\r\n").encode()
-
 
 def replied(mails: dict[int, tuple[bytes, str]]) -> list[int]:
     """The originals that get a reply: one in seven of those that make a ticket."""
@@ -74,7 +57,7 @@ def replied(mails: dict[int, tuple[bytes, str]]) -> list[int]:
 
 def inbox_order(mails: dict[int, tuple[bytes, str]]) -> list[bytes]:
     """The originals in order, each reply a few messages after the mail it answers."""
-    answers = {n + 3: reply(n) for n in replied(mails)}
+    answers = {n + 3: reply_mail(n) for n in replied(mails)}
     order: list[bytes] = []
     for n, (raw, _folder) in mails.items():
         order.append(raw)
@@ -142,7 +125,7 @@ def test_kill_9_during_the_drain_loses_and_duplicates_nothing(
 
     assert dovecot.folder_uids("INBOX") == [], context
     expected_folder = {message_ids([raw])[0]: folder for raw, folder in mails.values()}
-    expected_folder.update({message_ids([reply(n)])[0]: "BSO/Processed" for n in answered})
+    expected_folder.update({message_ids([reply_mail(n)])[0]: "BSO/Processed" for n in answered})
     placed: Counter[str] = Counter()
     for folder in ("BSO/Processed", "BSO/Skipped", "BSO/Quarantine"):
         ids = message_ids(dovecot.folder_messages(folder))

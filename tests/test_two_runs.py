@@ -20,7 +20,7 @@ import pytest
 from ingest.emulator import Emulator, Faults
 from parsers import parse
 from ingest.ledger import Ledger
-from tests.dovecot import DovecotServer, dovecot, dovecot_server, service_env, support_mail  # noqa: F401
+from tests.dovecot import DovecotServer, dovecot, dovecot_server, reply_mail, service_env, support_mail  # noqa: F401
 from tests.postgres import drop_schema, postgres_url  # noqa: F401 - the fixture
 from tests.zendesk_fixtures import zendesk_emulator  # noqa: F401 - the fixture
 
@@ -28,23 +28,6 @@ pytestmark = pytest.mark.dovecot
 
 FIRST, SECOND, REPLIES = 40, 15, 15
 
-
-def reply_mail(n: int) -> bytes:
-    """The customer of support_mail(n) answering it (In-Reply-To its Message-ID)."""
-    domain = f"empresa{n % 50}.com.br"
-    headers = [
-        f"From: Cliente {n} <cliente{n}@{domain}>",
-        "To: Atendimento BSO RM <atendimento.bsorm@totvs.com.br>",
-        f"Subject: RE: Pedido de suporte {n}",
-        f"Message-ID: <resposta-{n}@{domain}>",
-        f"In-Reply-To: <pedido-{n}@{domain}>",
-        f"References: <pedido-{n}@{domain}>",
-        "Date: Mon, 23 Nov 2026 11:30:00 -0300",
-        "MIME-Version: 1.0",
-        'Content-Type: text/plain; charset="utf-8"',
-        "Content-Transfer-Encoding: 8bit",
-    ]
-    return ("\r\n".join(headers) + f"\r\n\r\nSegue o log pedido, resposta {n}.\r\n").encode()
 
 
 def two_runs(env: dict[str, str], tmp_path: Path) -> None:
